@@ -1,0 +1,356 @@
+"""Topic tagging: a taxonomy file compiled into one Aho-Corasick automaton, applied to items.
+
+How a term matches. Each word of a term is normalised (streams.core.text) and, for languages that
+have a Snowball stemmer (de, en, fr, ru), reduced to its stem; a word of the item matches when it
+starts with that stem, so case endings and German compound heads (Luftverteidigungssysteme) match
+`Luftverteidigung`. German stems of six letters or more also match inside a word (Atomkraftwerk).
+Stems shorter than four letters, and `any`-language terms (names, acronyms), match whole words
+only; a trailing `*` asks for a prefix instead. A phrase matches consecutive words.
+
+A term may require context (`near`: one of these within `window` words) or forbid it (`not_near`);
+a topic's `exclude` phrases cancel the term matches they overlap (New England Patriots). A topic is
+given when the summed weight of its distinct matched terms reaches its threshold. Pure: the
+automaton is built once per taxonomy version, and tagging allocates only its result.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from itertools import accumulate
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ahocorasick
+import Stemmer
+
+from streams.core.spec import Node, SpecError, load_yaml, parse_yaml
+from streams.core.text import normalize, tokens, words
+from streams.schema import Match, NewsItem
+
+STEMMERS = {"de": "german", "en": "english", "fr": "french", "ru": "russian"}
+LANGS = {"de", "en", "fr", "ru", "uk", "any"}
+_MIN_PREFIX = 4
+_MIN_INFIX_DE = 6
+
+
+@dataclass(frozen=True, slots=True)
+class TermSpec:
+    text: str
+    lang: str
+    weight: float = 1.0
+    near: tuple[str, ...] = ()
+    not_near: tuple[str, ...] = ()
+    window: int = 8
+    exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    id: str
+    label: str
+    threshold: float
+    terms: tuple[TermSpec, ...]
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TaxonomySpec:
+    version: str
+    topics: tuple[TopicSpec, ...]
+
+    @property
+    def topic_ids(self) -> frozenset[str]:
+        return frozenset(t.id for t in self.topics)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_taxonomy(path: str | Path) -> TaxonomySpec:
+    """Load and validate a taxonomy file; raise SpecError listing every problem."""
+    doc, root = load_yaml(path)
+    return _taxonomy_from(root, hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12])
+
+
+def parse_taxonomy(text: str, file: str = "<taxonomy>") -> TaxonomySpec:
+    doc, root = parse_yaml(text, file)
+    return _taxonomy_from(root, hashlib.sha256(text.encode()).hexdigest()[:12])
+
+
+def _taxonomy_from(root: Node, version: str) -> TaxonomySpec:
+    topics: list[TopicSpec] = []
+    top = root.fields({"version", "topics"}, {"topics"})
+    if top and "topics" in top:
+        for tid, tnode in top["topics"].items():
+            if (t := _topic(tid, tnode)) is not None:
+                topics.append(t)
+        if not topics and not root.doc.issues:
+            top["topics"].error("no topics defined")
+    root.doc.raise_if_any()
+    return TaxonomySpec(version=version, topics=tuple(topics))
+
+
+def _topic(tid: str, node: Node) -> TopicSpec | None:
+    f = node.fields({"label", "threshold", "terms", "exclude"}, {"terms"})
+    if f is None:
+        return None
+    terms: list[TermSpec] = []
+    if "terms" in f:
+        for lang, lnode in f["terms"].items():
+            if lang not in LANGS:
+                lnode.error(f"unknown language '{lang}' (one of {', '.join(sorted(LANGS))})")
+                continue
+            for tn in lnode.list():
+                if (t := _term(tn, lang)) is not None:
+                    terms.append(t)
+    label = f["label"].str() if "label" in f else tid
+    threshold = f["threshold"].number(lo=0.01) if "threshold" in f else 1.0
+    exclude = tuple(f["exclude"].strings()) if "exclude" in f else ()
+    if label is None or threshold is None:
+        return None
+    return TopicSpec(tid, label, threshold, tuple(terms), exclude)
+
+
+def _term(node: Node, lang: str) -> TermSpec | None:
+    if isinstance(node.value, str):
+        return TermSpec(text=node.value, lang=lang) if _has_word(node) else None
+    f = node.fields({"term", "weight", "near", "not_near", "window", "exact"}, {"term"})
+    if f is None or "term" not in f:
+        return None
+    text = f["term"].str()
+    weight = f["weight"].number(lo=0.0, hi=100.0) if "weight" in f else 1.0
+    window = f["window"].int(lo=1, hi=100) if "window" in f else 8
+    exact = f["exact"].bool() if "exact" in f else False
+    if text is None or weight is None or window is None or exact is None:
+        return None
+    if not _has_word(f["term"]):
+        return None
+    return TermSpec(
+        text=text, lang=lang, weight=weight, window=window, exact=exact,
+        near=tuple(f["near"].strings()) if "near" in f else (),
+        not_near=tuple(f["not_near"].strings()) if "not_near" in f else (),
+    )
+
+
+def _has_word(node: Node) -> bool:
+    if not isinstance(node.value, str) or not words(normalize(node.value).text):
+        node.error(f"term {node.value!r} has no words")
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiling
+
+EXACT, PREFIX, INFIX = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    phrase: int
+    pos: int
+    mode: int
+    lang: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    topic: str
+    spec: TermSpec
+    phrase: int
+    near: tuple[int, ...]
+    not_near: tuple[int, ...]
+
+
+@dataclass
+class Taxonomy:
+    """A compiled taxonomy: the automaton and what each of its patterns means."""
+
+    spec: TaxonomySpec
+    automaton: ahocorasick.Automaton
+    phrase_len: list[int]
+    terms: list[_Term]
+    excludes: dict[str, list[int]]
+    by_phrase: dict[int, list[int]]
+    thresholds: dict[str, float]
+    n_patterns: int = 0
+
+    @property
+    def version(self) -> str:
+        return self.spec.version
+
+
+def _stemmer(lang: str) -> Stemmer.Stemmer | None:
+    name = STEMMERS.get(lang)
+    return Stemmer.Stemmer(name) if name else None
+
+
+def _phrase_words(text: str, lang: str, exact: bool, loose: bool) -> list[tuple[str, int]]:
+    """The (pattern, mode) of each word of a term. `loose` words (context) default to prefixes."""
+    norm = normalize(text.strip()).text
+    star = norm.endswith("*")
+    spans = words(norm)
+    stem = _stemmer(lang)
+    out: list[tuple[str, int]] = []
+    for i, (s, e) in enumerate(spans):
+        w = norm[s:e]
+        last = i == len(spans) - 1
+        if exact:
+            out.append((w, EXACT))
+        elif stem is not None:
+            st = stem.stemWord(w)
+            if len(st) < _MIN_PREFIX:
+                out.append((w, EXACT))
+            elif lang == "de" and i == 0 and len(st) >= _MIN_INFIX_DE:
+                out.append((st, INFIX))
+            else:
+                out.append((st, PREFIX))
+        elif (star and last) or (loose and len(w) >= _MIN_PREFIX) or (lang == "uk" and len(w) >= _MIN_PREFIX):
+            # Ukrainian has no Snowball stemmer: its terms are written as stems.
+            out.append((w, PREFIX))
+        else:
+            out.append((w, EXACT))
+    return out
+
+
+def compile_taxonomy(spec: TaxonomySpec) -> Taxonomy:
+    """Build the automaton for a taxonomy. Cost is paid once per taxonomy version."""
+    slots: dict[tuple[str, int], list[_Slot]] = {}
+    phrase_len: list[int] = []
+
+    def add_phrase(text: str, lang: str, exact: bool = False, loose: bool = False) -> int:
+        pid = len(phrase_len)
+        pw = _phrase_words(text, lang, exact, loose)
+        phrase_len.append(len(pw))
+        for pos, (pat, mode) in enumerate(pw):
+            slots.setdefault((pat, mode), []).append(_Slot(pid, pos, mode, lang))
+        return pid
+
+    terms: list[_Term] = []
+    excludes: dict[str, list[int]] = {}
+    for topic in spec.topics:
+        for t in topic.terms:
+            terms.append(_Term(
+                topic=topic.id, spec=t, phrase=add_phrase(t.text, t.lang, t.exact),
+                near=tuple(add_phrase(c, "any", loose=True) for c in t.near),
+                not_near=tuple(add_phrase(c, "any", loose=True) for c in t.not_near),
+            ))
+        excludes[topic.id] = [add_phrase(x, "any") for x in topic.exclude]
+
+    automaton = ahocorasick.Automaton()
+    for key, sl in slots.items():
+        pat, mode = key
+        text = {EXACT: f" {pat} ", PREFIX: f" {pat}", INFIX: pat}[mode]
+        automaton.add_word(text, (len(text), tuple(sl)))
+    if slots:
+        automaton.make_automaton()
+    by_phrase: dict[int, list[int]] = {}
+    for ti, term in enumerate(terms):
+        by_phrase.setdefault(term.phrase, []).append(ti)
+    thresholds = {t.id: t.threshold for t in spec.topics}
+    return Taxonomy(spec, automaton, phrase_len, terms, excludes, by_phrase, thresholds,
+                    n_patterns=len(slots))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tagging
+
+
+@dataclass(frozen=True, slots=True)
+class TagResult:
+    topics: list[str]
+    scores: dict[str, float]
+    matches: list[Match] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    phrase: int
+    t0: int
+    t1: int  # token range [t0, t1)
+    start: int
+    end: int  # normalised char span
+
+
+def _find_phrases(tax: Taxonomy, norm: str, lang: str) -> dict[int, list[_Hit]]:
+    """Every phrase of the taxonomy found in normalised text, with token and character spans.
+
+    The automaton runs over the words joined by single spaces, with whole-word patterns written
+    as " word " and prefixes as " stem", so it only reports matches that start at a word.
+    """
+    toks = tokens(norm)
+    if not toks or tax.n_patterns == 0:
+        return {}
+    stream = " " + " ".join(toks) + " "
+    tok_starts = list(accumulate([len(t) + 1 for t in toks], initial=1))
+    at = dict(zip(tok_starts, range(len(toks)), strict=False))
+    word_hits: dict[tuple[int, int], set[int]] = {}
+    for end_i, (plen, sl) in tax.automaton.iter(stream):
+        start = end_i - plen + 1
+        tok = at.get(start + 1)
+        for slot in sl:
+            if lang and slot.lang != "any" and slot.lang != lang:
+                continue
+            if slot.mode == INFIX:
+                tok = bisect.bisect_right(tok_starts, start) - 1
+                if tok < 0 or end_i >= tok_starts[tok] + len(toks[tok]):
+                    continue
+            word_hits.setdefault((slot.phrase, slot.pos), set()).add(tok)  # type: ignore[arg-type]
+    out: dict[int, list[_Hit]] = {}
+    if not word_hits:
+        return out
+    spans = words(norm)
+    for (pid, pos0), first in word_hits.items():
+        if pos0 != 0:
+            continue
+        n = tax.phrase_len[pid]
+        for t in sorted(first):
+            if t + n <= len(spans) and all(t + k in word_hits.get((pid, k), ()) for k in range(1, n)):
+                out.setdefault(pid, []).append(_Hit(pid, t, t + n, spans[t][0], spans[t + n - 1][1]))
+    return out
+
+
+def _near(hit: _Hit, others: list[_Hit], window: int) -> bool:
+    return any(o.t0 < hit.t1 + window and hit.t0 < o.t1 + window for o in others)
+
+
+def tag(tax: Taxonomy, item: NewsItem) -> TagResult:
+    """Tag one item: its topics (sorted), the score of each, and every match that counted."""
+    scores: dict[str, float] = {}
+    best: dict[int, float] = {}
+    matches: list[Match] = []
+    lang = item.lang if item.lang in LANGS else ""
+    for fname, text in (("title", item.title), ("summary", item.summary)):
+        if not text:
+            continue
+        norm = normalize(text)
+        hits = _find_phrases(tax, norm.text, lang)
+        if not hits:
+            continue
+        for ti in (ti for pid in hits for ti in tax.by_phrase.get(pid, ())):
+            term = tax.terms[ti]
+            th = hits[term.phrase]
+            excl = [h for x in tax.excludes[term.topic] for h in hits.get(x, ())]
+            for h in th:
+                if excl and _near(h, excl, 0):
+                    continue
+                if term.near and not _near(h, [c for p in term.near for c in hits.get(p, ()) if c != h], term.spec.window):
+                    continue
+                if term.not_near and _near(h, [c for p in term.not_near for c in hits.get(p, ())], term.spec.window):
+                    continue
+                s, e = norm.span(h.start, h.end)
+                matches.append(Match(topic=term.topic, term=term.spec.text, field=fname,
+                                     start=s, end=e, weight=term.spec.weight))
+                best[ti] = term.spec.weight
+    for ti, w in best.items():
+        topic = tax.terms[ti].topic
+        scores[topic] = scores.get(topic, 0.0) + w
+    topics = sorted(t for t, s in scores.items() if s >= tax.thresholds[t] - 1e-9)
+    kept = [m for m in matches if m.topic in topics]
+    return TagResult(topics=topics, scores={t: round(scores[t], 3) for t in topics}, matches=kept)
+
+
+__all__ = ["SpecError", "Taxonomy", "TaxonomySpec", "TagResult", "compile_taxonomy", "load_taxonomy",
+           "parse_taxonomy", "tag"]

@@ -1,0 +1,166 @@
+"""The Kafka contract: every record warwire puts on a topic, and its JSON wire format.
+
+Every package encodes and decodes through this module and nowhere else. Records are versioned
+(`v`), decoding tolerates unknown fields (a newer producer may add some), and a value that is not
+a valid record raises `RecordError` with the reason, so a shell can dead-letter it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+# Topic names, and the partition counts the broker script and the app agree on. Source topics
+# are created by warwire (streams/topics.py), never by broker auto-creation, so faust's table
+# changelogs always match their source topic's partition count.
+TOPIC_RAW = "warwire.raw"
+TOPIC_ALERTS = "warwire.alerts"
+TOPIC_ALERTS_RETRY = "warwire.alerts.retry"
+TOPIC_DLQ = "warwire.dlq"
+TOPIC_FEED_HEALTH = "warwire.feed-health"
+
+
+class RecordError(ValueError):
+    """A value on a topic that is not a valid record (bad JSON, missing or mistyped field)."""
+
+
+class NewsItem(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry of one feed, normalised. Keyed on the raw topic by `id`."""
+
+    id: str
+    title: str
+    summary: str = ""
+    url: str = ""
+    source: str = ""
+    feed: str = ""
+    lang: str = ""
+    published: datetime | None = None
+    fetched_at: datetime | None = None
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    v: int = SCHEMA_VERSION
+
+
+class Match(msgspec.Struct, frozen=True, kw_only=True):
+    """One taxonomy term found in an item: which field, and where (character span, end-exclusive)."""
+
+    topic: str
+    term: str
+    field: str
+    start: int
+    end: int
+    weight: float = 1.0
+
+
+class TaggedItem(msgspec.Struct, frozen=True, kw_only=True):
+    """A NewsItem after dedupe and tagging: its story, the story's outlets, its topics and why."""
+
+    item: NewsItem
+    story: str
+    duplicate_of: str | None = None
+    duplicate_reason: str | None = None
+    outlets: int = 1
+    sources: list[str] = msgspec.field(default_factory=list)
+    topics: list[str] = msgspec.field(default_factory=list)
+    scores: dict[str, float] = msgspec.field(default_factory=dict)
+    matches: list[Match] = msgspec.field(default_factory=list)
+    v: int = SCHEMA_VERSION
+
+
+class Alert(msgspec.Struct, frozen=True, kw_only=True):
+    """A fired rule. `id` is stable for (rule, key), the base of every receiver's idempotency key."""
+
+    id: str
+    rule: str
+    severity: str
+    key: str
+    fired_at: datetime
+    receivers: list[str]
+    title: str
+    url: str = ""
+    source: str = ""
+    story: str = ""
+    outlets: int = 1
+    sources: list[str] = msgspec.field(default_factory=list)
+    topics: list[str] = msgspec.field(default_factory=list)
+    matches: list[Match] = msgspec.field(default_factory=list)
+    summary: str = ""
+    v: int = SCHEMA_VERSION
+
+
+class DeliveryTask(msgspec.Struct, frozen=True, kw_only=True):
+    """One alert still owed to one receiver, on the retry topic: attempt count and when it is due."""
+
+    alert: Alert
+    receiver: str
+    attempt: int
+    not_before: float
+    last_error: str = ""
+    v: int = SCHEMA_VERSION
+
+
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
+    """A record warwire gave up on, with the reason and where it came from."""
+
+    reason: str
+    stage: str
+    topic: str
+    partition: int = -1
+    offset: int = -1
+    value: str = ""
+    at: datetime | None = None
+    v: int = SCHEMA_VERSION
+
+
+class FeedHealth(msgspec.Struct, frozen=True, kw_only=True):
+    """A feed's health after a fetch: published on the feed-health topic, keyed by feed URL."""
+
+    feed: str
+    source: str
+    healthy: bool
+    outcome: str
+    consecutive_errors: int
+    at: datetime
+    detail: str = ""
+    v: int = SCHEMA_VERSION
+
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+R = TypeVar("R")
+
+# Items larger than this are refused at decode time: no feed entry needs it, a poison value does.
+MAX_RECORD_BYTES = 1_000_000
+
+
+def encode(record: msgspec.Struct) -> bytes:
+    """Encode any record of this module as compact JSON bytes."""
+    return _encoder.encode(record)
+
+
+def decode(kind: type[R], data: bytes | str) -> R:
+    """Decode `data` as a `kind` record, or raise RecordError saying why."""
+    if data is None:
+        raise RecordError("empty value (tombstone)")
+    if len(data) > MAX_RECORD_BYTES:
+        raise RecordError(f"value of {len(data)} bytes exceeds the {MAX_RECORD_BYTES} byte limit")
+    dec = _decoders.get(kind)
+    if dec is None:
+        dec = _decoders[kind] = msgspec.json.Decoder(kind)
+    try:
+        rec: R = dec.decode(data)
+    except msgspec.DecodeError as exc:
+        raise RecordError(f"not a valid {kind.__name__}: {exc}") from exc
+    return rec
+
+
+def to_builtins(record: msgspec.Struct) -> Any:
+    """The record as plain dicts and lists (for CLI output and payload rendering)."""
+    return msgspec.to_builtins(record)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
