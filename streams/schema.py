@@ -18,6 +18,7 @@ SCHEMA_VERSION = 1
 # are created by warwire (streams/topics.py), never by broker auto-creation, so faust's table
 # changelogs always match their source topic's partition count.
 TOPIC_RAW = "warwire.raw"
+TOPIC_ANALYZED = "warwire.analyzed"
 TOPIC_ALERTS = "warwire.alerts"
 TOPIC_ALERTS_RETRY = "warwire.alerts.retry"
 TOPIC_DLQ = "warwire.dlq"
@@ -53,6 +54,40 @@ class Match(msgspec.Struct, frozen=True, kw_only=True):
     start: int
     end: int
     weight: float = 1.0
+
+
+class Fingerprint(msgspec.Struct, frozen=True, kw_only=True):
+    """The keys an item is indexed and looked up under for dedupe (streams.core.dedupe)."""
+
+    item: str
+    source: str
+    lang: str
+    id_key: str
+    url_key: str | None = None
+    text_key: str | None = None
+    simhash: int | None = None
+    band_keys: list[str] = msgspec.field(default_factory=list)
+
+    def lookup_keys(self) -> list[str]:
+        keys = [self.id_key]
+        if self.url_key:
+            keys.append(self.url_key)
+        if self.text_key:
+            keys.append(self.text_key)
+        keys.extend(self.band_keys)
+        return keys
+
+
+class AnalyzedItem(msgspec.Struct, frozen=True, kw_only=True):
+    """Stage 1's output: an item with its topics and fingerprint, keyed by language on the
+    analyzed topic so that every possible duplicate of it is decided in one place."""
+
+    item: NewsItem
+    fingerprint: Fingerprint
+    topics: list[str] = msgspec.field(default_factory=list)
+    scores: dict[str, float] = msgspec.field(default_factory=dict)
+    matches: list[Match] = msgspec.field(default_factory=list)
+    v: int = SCHEMA_VERSION
 
 
 class TaggedItem(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from itertools import accumulate
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 import ahocorasick

@@ -1,0 +1,157 @@
+"""Delivering alerts to receivers: pure decisions (classify, backoff, sign) and the HTTP senders.
+
+Errors: a send never raises; it returns an `Outcome` saying whether it worked, whether trying
+again can help, and how long the receiver asked us to wait (429/503 Retry-After).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import random
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+import orjson
+
+from alerts.model import ReceiverSpec
+from alerts.render import console_text, slack_payload, webhook_payload
+from streams.schema import Alert
+
+SIGNATURE_HEADER = "X-Warwire-Signature"
+TIMESTAMP_HEADER = "X-Warwire-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 300.0
+SEND_TIMEOUT_S = 5.0
+
+
+class Secret(str):
+    """A string that never shows itself in logs, reprs or tracebacks."""
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    def __str__(self) -> str:
+        return "<secret>"
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Receiver:
+    """A receiver spec with its URL and secret read from the environment."""
+
+    name: str
+    type: str
+    url: Secret | None = None
+    secret: Secret | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.type == "console" or self.url is not None
+
+
+def resolve_receivers(specs: Mapping[str, ReceiverSpec], env: Mapping[str, str] | None = None) -> dict[str, Receiver]:
+    env = os.environ if env is None else env
+    out: dict[str, Receiver] = {}
+    for name, spec in specs.items():
+        url = env.get(spec.url_env or "") or None
+        secret = env.get(spec.secret_env or "") or None
+        out[name] = Receiver(name, spec.type, Secret(url) if url else None, Secret(secret) if secret else None)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ok: bool
+    retryable: bool
+    reason: str
+    status: int | None = None
+    retry_after_s: float | None = None
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), capped at 1 h."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        secs = float(value)
+    except ValueError:
+        try:
+            secs = parsedate_to_datetime(value).timestamp() - now
+        except (TypeError, ValueError, IndexError):
+            return None
+    return min(max(secs, 0.0), 3600.0)
+
+
+def classify(status: int | None, headers: Mapping[str, str], error: str | None, now: float) -> Outcome:
+    """What an HTTP attempt means for delivery."""
+    if error is not None:
+        return Outcome(False, True, f"transport: {error}")
+    assert status is not None
+    if 200 <= status < 300:
+        return Outcome(True, False, "delivered", status)
+    retry_after = parse_retry_after(headers.get("Retry-After"), now)
+    if status in (408, 425, 429) or status >= 500:
+        return Outcome(False, True, f"HTTP {status}", status, retry_after)
+    return Outcome(False, False, f"HTTP {status} (not retryable)", status)
+
+
+def backoff_s(attempt: int, retry_after_s: float | None = None, rng: random.Random | None = None) -> float:
+    """Delay before attempt `attempt + 1`: the receiver's Retry-After if given, else capped
+    exponential backoff with full jitter."""
+    if retry_after_s is not None:
+        return retry_after_s
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(attempt - 1, 0))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+def idempotency_key(alert_id: str, receiver: str) -> str:
+    return f"{alert_id}:{receiver}"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """HMAC-SHA256 over "<timestamp>.<body>", hex, prefixed with the scheme version."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def request_for(receiver: Receiver, alert: Alert, now: float) -> tuple[bytes, dict[str, str]]:
+    """Body and headers for one alert to one HTTP receiver."""
+    payload = slack_payload(alert) if receiver.type == "slack" else webhook_payload(alert)
+    body = orjson.dumps(payload)
+    headers = {"Content-Type": "application/json",
+               IDEMPOTENCY_HEADER: idempotency_key(alert.id, receiver.name)}
+    if receiver.type == "webhook":
+        ts = int(now)
+        headers[TIMESTAMP_HEADER] = str(ts)
+        if receiver.secret is not None:
+            headers[SIGNATURE_HEADER] = sign(receiver.secret.reveal(), ts, body)
+    return body, headers
+
+
+async def send(session: aiohttp.ClientSession, receiver: Receiver, alert: Alert) -> Outcome:
+    """One delivery attempt. Never raises."""
+    now = time.time()
+    if receiver.type == "console":
+        print(console_text(alert) + "\n", file=sys.stdout, flush=True)
+        return Outcome(True, False, "printed")
+    if receiver.url is None:
+        return Outcome(False, False, "receiver has no URL configured")
+    body, headers = request_for(receiver, alert, now)
+    try:
+        async with session.post(receiver.url.reveal(), data=body, headers=headers,
+                                timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S)) as resp:
+            await resp.read()
+            return classify(resp.status, resp.headers, None, time.time())
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        return classify(None, {}, type(exc).__name__, time.time())

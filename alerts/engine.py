@@ -1,0 +1,111 @@
+"""Rule evaluation: compile a RuleSetSpec once, then decide per tagged item. Pure.
+
+`evaluate` says which rules an item satisfies and under which throttle key; the shell looks up
+when each (rule, key) last fired and asks `should_notify`; `make_alert` builds the Alert. An
+alert's id depends only on the rule, the key and the item that fired it, so reprocessing the same
+item after a crash yields the same id, and the delivery ledger turns it into a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from alerts.model import ReceiverSpec, RuleSetSpec, RuleSpec
+from streams.schema import Alert, TaggedItem
+
+Predicate = Callable[[TaggedItem], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    spec: RuleSpec
+    predicate: Predicate
+    receivers: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    rules: tuple[CompiledRule, ...]
+    receivers: dict[str, ReceiverSpec]
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    rule: CompiledRule
+    key: str
+
+
+def _predicate(spec: RuleSpec) -> Predicate:
+    checks: list[Predicate] = []
+    if spec.topics_any:
+        any_of = frozenset(spec.topics_any)
+        checks.append(lambda t: not any_of.isdisjoint(t.topics))
+    if spec.topics_all:
+        all_of = frozenset(spec.topics_all)
+        checks.append(lambda t: all_of.issubset(t.topics))
+    if spec.languages:
+        langs = frozenset(spec.languages)
+        checks.append(lambda t: t.item.lang in langs)
+    if spec.sources:
+        sources = frozenset(spec.sources)
+        checks.append(lambda t: t.item.source in sources)
+    if spec.min_outlets > 1:
+        n = spec.min_outlets
+        checks.append(lambda t: t.outlets >= n)
+    return lambda t: all(c(t) for c in checks)
+
+
+def compile_rules(spec: RuleSetSpec, configured: Mapping[str, bool] | None = None) -> RuleSet:
+    """Compile every rule. `configured` says which receivers have their URL set; a rule whose
+    receivers are all unconfigured (or that names none) goes to the console."""
+    rules = []
+    for r in spec.rules:
+        usable = tuple(n for n in r.receivers if configured is None or configured.get(n, n == "console"))
+        rules.append(CompiledRule(r, _predicate(r), usable or ("console",)))
+    return RuleSet(tuple(rules), dict(spec.receivers), spec.version)
+
+
+def evaluate(ruleset: RuleSet, tagged: TaggedItem) -> list[Firing]:
+    """The rules this item satisfies, each with its throttle key."""
+    out: list[Firing] = []
+    for rule in ruleset.rules:
+        if not rule.predicate(tagged):
+            continue
+        if rule.spec.type == "coverage" and tagged.duplicate_of is None and rule.spec.min_outlets > 1:
+            continue  # a story's first item cannot have reached several outlets yet
+        key = tagged.story if rule.spec.key == "story" else tagged.item.id
+        out.append(Firing(rule, key))
+    return out
+
+
+def should_notify(last_sent: float | None, now: float, realert_s: float) -> bool:
+    """True when (rule, key) has not fired within the realert window."""
+    return last_sent is None or now - last_sent >= realert_s
+
+
+def throttle_key(firing: Firing) -> str:
+    return f"{firing.rule.name}|{firing.key}"
+
+
+def alert_id(rule: str, key: str, item_id: str) -> str:
+    return hashlib.blake2b(f"{rule}|{key}|{item_id}".encode(), digest_size=12).hexdigest()
+
+
+def make_alert(firing: Firing, tagged: TaggedItem, now: float) -> Alert:
+    item = tagged.item
+    return Alert(
+        id=alert_id(firing.rule.name, firing.key, item.id),
+        rule=firing.rule.name, severity=firing.rule.spec.severity, key=firing.key,
+        fired_at=datetime.fromtimestamp(now, UTC), receivers=list(firing.rule.receivers),
+        title=item.title, url=item.url, source=item.source, story=tagged.story,
+        outlets=tagged.outlets, sources=list(tagged.sources), topics=list(tagged.topics),
+        matches=list(tagged.matches), summary=item.summary[:500],
+    )

@@ -1,0 +1,146 @@
+"""The connector loop: one task per feed, so a slow or broken feed never delays another.
+
+Per feed: fetch (conditional GET) → parse → drop entries already published → publish → schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from connectors.core import schedule
+from connectors.core.parse import FeedParseError, parse_feed
+from connectors.feeds import FeedSpec
+from connectors.fetch import Fetcher, FetchError, Validators
+from connectors.publish import Publisher
+from streams import logs
+from streams.schema import FeedHealth, encode
+
+log = logs.get("warwire.connect")
+SEEN_PER_FEED = 5000
+
+
+class ConnectorMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.fetches = Counter("warwire_connector_fetches_total", "Feed fetches, by feed and outcome",
+                               ["feed", "outcome"], registry=registry)
+        self.published = Counter("warwire_connector_items_published_total", "Items published, by feed",
+                                 ["feed"], registry=registry)
+        self.parse_errors = Counter("warwire_connector_parse_errors_total", "Feeds that failed or partly failed to parse",
+                                    ["feed", "kind"], registry=registry)
+        self.bytes = Counter("warwire_connector_fetched_bytes_total", "Body bytes fetched, by feed",
+                             ["feed"], registry=registry)
+        self.latency = Histogram("warwire_connector_fetch_seconds", "Fetch latency, by feed", ["feed"],
+                                 registry=registry, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.last_success = Gauge("warwire_connector_last_success_timestamp_seconds",
+                                  "When each feed was last fetched successfully", ["feed"], registry=registry)
+        self.healthy = Gauge("warwire_connector_feed_healthy", "1 when the feed's recent fetches work",
+                             ["feed"], registry=registry)
+
+
+@dataclass
+class FeedState:
+    poll: schedule.PollState
+    validators: Validators = field(default_factory=Validators)
+    seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    published_times: list[float] = field(default_factory=list)
+
+
+class Poller:
+    def __init__(self, feeds: list[FeedSpec], fetcher: Fetcher, publisher: Publisher,
+                 metrics: ConnectorMetrics) -> None:
+        self.feeds = [f for f in feeds if f.enabled]
+        self.fetcher, self.publisher, self.metrics = fetcher, publisher, metrics
+        self.state = {f.url: FeedState(schedule.initial(f.min_interval_s, f.max_interval_s)) for f in self.feeds}
+
+    async def run(self) -> None:
+        log.info("connectors_started", feeds=len(self.feeds))
+        await asyncio.gather(*(self._loop(f) for f in self.feeds))
+
+    async def _loop(self, feed: FeedSpec) -> None:
+        await asyncio.sleep(schedule.next_delay(0.5))
+        while True:
+            delay = await self.poll_once(feed)
+            await asyncio.sleep(schedule.next_delay(delay))
+
+    async def poll_once(self, feed: FeedSpec) -> float:
+        """Fetch and publish one feed once; return the delay before its next poll. Never raises
+        except when cancelled."""
+        st = self.state[feed.url]
+        name = feed.source
+        try:
+            fetched = await self.fetcher.fetch(feed.url, st.validators)
+        except FetchError as exc:
+            return await self._failed(feed, st, "fetch", exc.reason, exc.retry_after_s,
+                                      outcome=type(exc).__name__.removeprefix("Fetch").lower() or "error")
+        self.metrics.latency.labels(name).observe(fetched.elapsed_s)
+        self.metrics.bytes.labels(name).inc(len(fetched.body))
+        new = 0
+        if fetched.status == 304:
+            self.metrics.fetches.labels(name, "not_modified").inc()
+        else:
+            now = datetime.now(UTC)
+            try:
+                parsed = parse_feed(fetched.body, fetched.headers, feed, now)
+            except FeedParseError as exc:
+                self.metrics.parse_errors.labels(name, "not_a_feed").inc()
+                return await self._failed(feed, st, "parse", str(exc), None, outcome="parse_error")
+            if parsed.partial:
+                self.metrics.parse_errors.labels(name, "partial").inc()
+                log.warning("feed_partly_parsed", feed=feed.url, source=name, reason=parsed.partial,
+                            kept=len(parsed.items))
+            fresh = [i for i in parsed.items if i.id not in st.seen]
+            if fresh:
+                try:
+                    await self.publisher.publish(fresh)
+                except Exception as exc:  # noqa: BLE001 - broker trouble: retry the feed later
+                    return await self._failed(feed, st, "publish", f"{type(exc).__name__}: {exc}", None,
+                                              outcome="publish_error", publish=False)
+                for i in fresh:
+                    st.seen[i.id] = None
+                while len(st.seen) > SEEN_PER_FEED:
+                    st.seen.popitem(last=False)
+                new = len(fresh)
+                self.metrics.published.labels(name).inc(new)
+                log.info("feed_items_published", feed=feed.url, source=name, items=new)
+            st.published_times = [i.published.timestamp() for i in parsed.items if i.published][:50]
+            self.metrics.fetches.labels(name, "ok").inc()
+        t = time.time()
+        was_healthy = st.poll.healthy
+        st.poll = schedule.after_success(st.poll, new, schedule.median_gap(st.published_times),
+                                         feed.min_interval_s, feed.max_interval_s, t, fetched.max_age_s)
+        self.metrics.last_success.labels(name).set(t)
+        self.metrics.healthy.labels(name).set(1)
+        if not was_healthy:
+            await self._health(feed, st, True, "ok", "recovered")
+        return st.poll.interval_s
+
+    async def _failed(self, feed: FeedSpec, st: FeedState, stage: str, reason: str,
+                      retry_after_s: float | None, outcome: str, publish: bool = True) -> float:
+        st.poll, delay = schedule.after_error(st.poll, feed.min_interval_s, feed.max_interval_s, retry_after_s)
+        self.metrics.fetches.labels(feed.source, outcome).inc()
+        log.warning("feed_failed", feed=feed.url, source=feed.source, stage=stage, reason=reason,
+                    consecutive_errors=st.poll.consecutive_errors, retry_in_s=round(delay, 1))
+        if not st.poll.healthy:
+            self.metrics.healthy.labels(feed.source).set(0)
+            if st.poll.consecutive_errors == schedule.UNHEALTHY_AFTER:
+                log.error("feed_unhealthy", feed=feed.url, source=feed.source, reason=reason)
+            if publish:
+                await self._health(feed, st, False, outcome, reason)
+        return delay
+
+    async def _health(self, feed: FeedSpec, st: FeedState, healthy: bool, outcome: str, detail: str) -> None:
+        if self.publisher.health_topic is None:
+            return
+        rec = FeedHealth(feed=feed.url, source=feed.source, healthy=healthy, outcome=outcome,
+                         consecutive_errors=st.poll.consecutive_errors, at=datetime.now(UTC), detail=detail[:500])
+        try:
+            await self.publisher.publish_raw(feed.url.encode(), encode(rec), self.publisher.health_topic)
+        except Exception:  # noqa: BLE001 - health records are best effort; the metric and log stand
+            log.warning("feed_health_publish_failed", feed=feed.url)

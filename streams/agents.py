@@ -1,0 +1,291 @@
+"""The worker's agents: thin shells that move records and state; every decision is in core code.
+
+  warwire.raw ──analyze──▶ warwire.analyzed ──decide──▶ warwire.alerts ──deliver──▶ receivers
+  (by item id:  tag,        (by language: dedupe,
+   fingerprint)              stories, rules)
+                                  │ retryable failure        ▲
+                                  └──▶ warwire.alerts.retry ─┘ (retry agent, when due)
+  anything that cannot be processed ──▶ warwire.dlq (with the reason)
+
+No exception escapes an agent: faust would ack the message and lose it (shared FAUST-NOTES.md).
+Each agent runs with concurrency=1 (faust #606) and scales with partitions and workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from prometheus_client import CollectorRegistry
+
+from alerts import delivery
+from alerts.engine import RuleSet, compile_rules
+from alerts.loader import load_rules, rule_files
+from streams import logs
+from streams.app import (
+    alerts_topic,
+    analyzed_topic,
+    app,
+    dedupe_index,
+    delivered,
+    dlq_topic,
+    raw_topic,
+    retry_topic,
+    settings,
+    stories,
+    throttle,
+)
+from streams.core.pipeline import analyze, decide, shard_key
+from streams.core.spec import SpecError
+from streams.core.tagging import Taxonomy, compile_taxonomy, load_taxonomy
+from streams.metrics import PipelineMetrics, serve
+from streams.schema import (
+    Alert,
+    AnalyzedItem,
+    DeadLetter,
+    DeliveryTask,
+    NewsItem,
+    RecordError,
+    decode,
+    encode,
+    utcnow,
+)
+
+log = logs.get("warwire.worker")
+metrics = PipelineMetrics(CollectorRegistry())
+
+
+class Config:
+    """The active taxonomy, rules and receivers; replaced only by a load that succeeds."""
+
+    def __init__(self) -> None:
+        self.taxonomy: Taxonomy = compile_taxonomy(load_taxonomy(settings.taxonomy))
+        self.receivers = delivery.resolve_receivers({})
+        self.rules: RuleSet = self._load_rules()
+        self._mtimes = self._stat()
+        metrics.config_version.labels("taxonomy", self.taxonomy.version).set(1)
+        metrics.config_version.labels("rules", self.rules.version).set(1)
+
+    def _load_rules(self) -> RuleSet:
+        spec = load_rules(list(settings.rules), self.taxonomy.spec.topic_ids)
+        self.receivers = delivery.resolve_receivers(spec.receivers)
+        for r in self.receivers.values():
+            if not r.configured:
+                log.info("receiver_unconfigured", receiver=r.name,
+                         hint="set its url_env variable to deliver there; its alerts go to the console")
+        return compile_rules(spec, {n: r.configured for n, r in self.receivers.items()})
+
+    def _stat(self) -> dict[Path, float]:
+        files = [settings.taxonomy, *rule_files(list(settings.rules))]
+        return {f: f.stat().st_mtime for f in files if f.exists()}
+
+    def reload_if_changed(self) -> None:
+        now = self._stat()
+        if now == self._mtimes:
+            return
+        self._mtimes = now
+        try:
+            tax = compile_taxonomy(load_taxonomy(settings.taxonomy))
+        except SpecError as exc:
+            metrics.reloads.labels("taxonomy", "error").inc()
+            log.error("taxonomy_reload_rejected", errors=[str(i) for i in exc.issues],
+                      active_version=self.taxonomy.version)
+            return
+        if tax.version != self.taxonomy.version:
+            metrics.config_version.labels("taxonomy", self.taxonomy.version).set(0)
+            self.taxonomy = tax
+            metrics.config_version.labels("taxonomy", tax.version).set(1)
+            metrics.reloads.labels("taxonomy", "ok").inc()
+            log.info("taxonomy_reloaded", version=tax.version)
+        try:
+            rules = self._load_rules()
+        except SpecError as exc:
+            metrics.reloads.labels("rules", "error").inc()
+            log.error("rules_reload_rejected", errors=[str(i) for i in exc.issues],
+                      active_version=self.rules.version)
+            return
+        if rules.version != self.rules.version:
+            metrics.config_version.labels("rules", self.rules.version).set(0)
+            self.rules = rules
+            metrics.config_version.labels("rules", rules.version).set(1)
+            metrics.reloads.labels("rules", "ok").inc()
+            log.info("rules_reloaded", version=rules.version, rules=len(rules.rules))
+
+
+config = Config()
+_session: aiohttp.ClientSession | None = None
+
+
+def _http() -> aiohttp.ClientSession:
+    global _session
+    if _session is None or _session.closed:
+        _session = aiohttp.ClientSession()
+    return _session
+
+
+async def _dead_letter(stage: str, event: Any, reason: str) -> None:
+    msg = event.message
+    value = msg.value if isinstance(msg.value, bytes) else b""
+    letter = DeadLetter(reason=reason, stage=stage, topic=msg.topic, partition=msg.partition,
+                        offset=msg.offset, value=value[:10_000].decode("utf-8", "replace"), at=utcnow())
+    metrics.dead_letters.labels(stage).inc()
+    log.warning("dead_lettered", stage=stage, reason=reason, topic=msg.topic,
+                partition=msg.partition, offset=msg.offset)
+    fut = await dlq_topic.send(key=msg.key if isinstance(msg.key, bytes) else None, value=encode(letter))
+    await fut
+
+
+async def _guarded(stage: str, event: Any, handler: Callable[[Any], Awaitable[None]]) -> None:
+    try:
+        await handler(event)
+    except RecordError as exc:
+        await _dead_letter(stage, event, str(exc))
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an escaping exception would lose the message
+        log.exception("stage_failed", stage=stage)
+        try:
+            await _dead_letter(stage, event, f"{type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001
+            log.exception("dead_letter_failed", stage=stage)
+
+
+def _float(b: bytes | None) -> float | None:
+    return float(b) if b else None
+
+
+async def _analyze(event: Any) -> None:
+    item = decode(NewsItem, event.value)
+    t0 = time.perf_counter()
+    analyzed = analyze(item, config.taxonomy)
+    metrics.stage_seconds.labels("analyze").observe(time.perf_counter() - t0)
+    fut = await analyzed_topic.send(key=shard_key(analyzed).encode(), value=encode(analyzed))
+    await fut  # on the broker before this item's offset can be committed
+
+
+async def _decide(event: Any) -> None:
+    analyzed = decode(AnalyzedItem, event.value)
+    item = analyzed.item
+    now = time.time()
+    t0 = time.perf_counter()
+    res = decide(analyzed, rules=config.rules,
+                 index_get=lambda k: dedupe_index.get(k.encode()),
+                 story_get=lambda k: stories.get(k.encode()),
+                 throttle_get=lambda k: _float(throttle.get(k.encode())), now=now,
+                 horizon_s=settings.horizon_s)
+    metrics.stage_seconds.labels("decide").observe(time.perf_counter() - t0)
+    for k, v in res.index_writes.items():
+        dedupe_index[k.encode()] = v
+    stories[res.story_write[0].encode()] = res.story_write[1]
+    for k, ts in res.throttle_writes.items():
+        throttle[k.encode()] = repr(ts).encode()
+    t = res.tagged
+    metrics.items.labels("duplicate" if t.duplicate_of else "new").inc()
+    if t.duplicate_reason:
+        metrics.duplicates.labels(t.duplicate_reason).inc()
+    for topic in t.topics:
+        metrics.tagged.labels(topic).inc()
+    for rule, reason in res.suppressed:
+        metrics.suppressed.labels(rule, reason).inc()
+    futures = []
+    for alert in res.alerts:
+        metrics.alerts.labels(alert.rule, alert.severity).inc()
+        log.info("alert_fired", rule=alert.rule, story=alert.story, item=item.id, topics=alert.topics,
+                 outlets=alert.outlets)
+        futures.append(await alerts_topic.send(key=alert.id.encode(), value=encode(alert)))
+    for fut in futures:
+        await fut  # the alert is on the broker before this item's offset can be committed
+
+
+async def _deliver_one(alert: Alert, receiver: str, attempt: int) -> None:
+    key = delivery.idempotency_key(alert.id, receiver).encode()
+    if delivered.get(key) is not None:
+        metrics.suppressed.labels(alert.rule, "already_delivered").inc()
+        return
+    rec = config.receivers.get(receiver) or delivery.Receiver(receiver, "console")
+    outcome = await delivery.send(_http(), rec, alert)
+    metrics.deliveries.labels(receiver, "ok" if outcome.ok else ("retry" if outcome.retryable else "failed")).inc()
+    if outcome.ok:
+        delivered[key] = repr(time.time()).encode()
+        metrics.delivery_latency.labels(receiver).observe(max(0.0, time.time() - alert.fired_at.timestamp()))
+        log.info("delivered", receiver=receiver, alert=alert.id, rule=alert.rule, attempt=attempt)
+        return
+    if outcome.retryable and attempt < delivery.MAX_ATTEMPTS:
+        wait = delivery.backoff_s(attempt, outcome.retry_after_s)
+        task = DeliveryTask(alert=alert, receiver=receiver, attempt=attempt + 1,
+                            not_before=time.time() + wait, last_error=outcome.reason)
+        log.warning("delivery_retry", receiver=receiver, alert=alert.id, attempt=attempt,
+                    reason=outcome.reason, retry_in_s=round(wait, 2))
+        fut = await retry_topic.send(key=alert.id.encode(), value=encode(task))
+        await fut
+        return
+    letter = DeadLetter(reason=f"delivery to {receiver} failed after {attempt} attempt(s): {outcome.reason}",
+                        stage="deliver", topic=alerts_topic.get_topic_name(), value=encode(alert).decode(), at=utcnow())
+    metrics.dead_letters.labels("deliver").inc()
+    log.error("delivery_dead_lettered", receiver=receiver, alert=alert.id, reason=outcome.reason)
+    fut = await dlq_topic.send(key=alert.id.encode(), value=encode(letter))
+    await fut
+
+
+async def _deliver(event: Any) -> None:
+    alert = decode(Alert, event.value)
+    await asyncio.gather(*(_deliver_one(alert, r, 1) for r in alert.receivers))
+
+
+# A delay-topic consumer waits for due tasks, never longer than this per wait, so a rebalance
+# is never held up by a long sleep: tasks not yet due are put back on the topic.
+MAX_RETRY_WAIT_S = 2.0
+
+
+async def _retry(event: Any) -> None:
+    task = decode(DeliveryTask, event.value)
+    wait = task.not_before - time.time()
+    if wait > MAX_RETRY_WAIT_S:
+        await asyncio.sleep(MAX_RETRY_WAIT_S)
+        fut = await retry_topic.send(key=event.message.key, value=event.value)
+        await fut
+        return
+    if wait > 0:
+        await asyncio.sleep(wait)
+    await _deliver_one(task.alert, task.receiver, task.attempt)
+
+
+@app.agent(raw_topic, concurrency=1)
+async def analyze_items(stream: Any) -> None:
+    async for event in stream.events():
+        await _guarded("analyze", event, _analyze)
+
+
+@app.agent(analyzed_topic, concurrency=1)
+async def decide_items(stream: Any) -> None:
+    async for event in stream.events():
+        await _guarded("decide", event, _decide)
+
+
+@app.agent(alerts_topic, concurrency=1)
+async def deliver(stream: Any) -> None:
+    async for event in stream.events():
+        await _guarded("deliver", event, _deliver)
+
+
+@app.agent(retry_topic, concurrency=1)
+async def retry(stream: Any) -> None:
+    async for event in stream.events():
+        await _guarded("retry", event, _retry)
+
+
+@app.timer(interval=2.0)
+async def reload_config() -> None:
+    config.reload_if_changed()
+
+
+@app.task
+async def start_metrics() -> None:
+    serve(metrics.registry, settings.metrics_port)
+    log.info("worker_started", broker=settings.bootstrap, partitions=settings.partitions,
+             taxonomy=config.taxonomy.version, rules=config.rules.version,
+             metrics_port=settings.metrics_port or None)

@@ -1,0 +1,88 @@
+"""The one faust.App: its settings, topics and tables. Agents live in streams/agents.py.
+
+Topics carry raw bytes (encoded by streams.schema), so a poison value reaches our code, which
+dead-letters it, instead of failing inside faust's deserialiser. Tables live in RocksDB
+(rocksdict) under the worker's data directory and are restored from their changelogs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams.config import Settings, load_settings
+
+
+class IdempotentProducer(faust_aiokafka.Producer):
+    """faust enables idempotence only for transactions; we want it for every send."""
+
+    def _settings_extra(self) -> dict[str, Any]:
+        return {"acks": "all", "enable_idempotence": True}
+
+
+class Transport(faust_aiokafka.Transport):
+    Producer = IdempotentProducer
+
+
+class WarwireApp(faust.App):
+    def _new_producer_transport(self) -> Any:
+        return Transport(self.conf.broker_producer, self)
+
+    def _new_transport(self) -> Any:
+        return Transport(self.conf.broker_consumer, self)
+
+
+def create_app(settings: Settings) -> WarwireApp:
+    worker_id = os.environ.get("WARWIRE_WORKER_ID", "0")
+    datadir = settings.worker_data / f"worker-{worker_id}"
+    return WarwireApp(
+        settings.topic("warwire"),
+        broker=",".join(f"kafka://{h}" for h in settings.bootstrap.split(",")),
+        store="rocksdb://",
+        datadir=str(datadir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger_ms=5,
+        producer_max_batch_size=256 * 1024,
+        stream_wait_empty=False,
+        broker_commit_every=100,
+        broker_commit_interval=1.0,
+        table_standby_replicas=0,
+        autodiscover=False,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+
+settings = load_settings()
+app = create_app(settings)
+
+raw_topic = app.topic(settings.topic("warwire.raw"), key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
+# Stage 2's input, keyed by language (streams.core.pipeline.shard_key): see docs/architecture.md.
+analyzed_topic = app.topic(settings.topic("warwire.analyzed"), key_type=bytes, value_type=bytes,
+                           key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
+alerts_topic = app.topic(settings.topic("warwire.alerts"), key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
+retry_topic = app.topic(settings.topic("warwire.alerts.retry"), key_type=bytes, value_type=bytes,
+                        key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
+dlq_topic = app.topic(settings.topic("warwire.dlq"), key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw", partitions=1)
+
+
+def _table(name: str, help: str) -> Any:
+    # Keys and values are bytes we encode ourselves (the app's serializers are "raw").
+    return app.Table(name, default=None, key_type=bytes, value_type=bytes,
+                     partitions=settings.partitions, help=help)
+
+
+dedupe_index = _table("dedupe-index", "fingerprint key -> recent items seen under it")
+stories = _table("stories", "story id -> first item, start, outlets")
+throttle = _table("throttle", "rule|key -> when it last fired")
+delivered = _table("delivered", "alert id:receiver -> when it was delivered")

@@ -1,0 +1,250 @@
+"""The `warwire` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Iterator
+from typing import IO
+
+import orjson
+
+from streams.core.spec import SpecError
+
+HELP = """warwire: a stream-processing monitor for war news.
+
+Flow: feeds → connectors → Kafka warwire.raw → dedupe → tag → rules → warwire.alerts → webhooks.
+Settings: config/warwire.yaml, overridden by WARWIRE_* environment variables (docs/configuration.md).
+"""
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from streams.config import load_settings
+
+    if getattr(args, "config", None):
+        os.environ["WARWIRE_CONFIG"] = args.config
+    return load_settings()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from streams import logs, supervisor
+
+    settings = _settings(args)
+    logs.configure(settings.log_format)
+    return asyncio.run(supervisor.run(settings, demo=args.demo, duration_s=args.duration))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams import worker
+
+    _settings(args)
+    worker.main(args.loglevel)
+    return 0
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    from streams import logs
+
+    settings = _settings(args)
+    logs.configure(settings.log_format)
+    return asyncio.run(_connect(settings, args.demo_url or os.environ.get("WARWIRE_DEMO_URL")))
+
+
+async def _connect(settings, demo_url: str | None) -> int:  # type: ignore[no-untyped-def]
+    import signal
+
+    from prometheus_client import CollectorRegistry
+
+    from connectors.feeds import load_feeds
+    from connectors.fetch import Fetcher
+    from connectors.poller import ConnectorMetrics, Poller
+    from connectors.publish import Publisher
+    from streams.metrics import serve
+    from streams.schema import TOPIC_FEED_HEALTH, TOPIC_RAW
+    from streams.topics import wait_for_broker
+
+    feeds = load_feeds(settings.feeds, {"demo": demo_url} if demo_url else None)
+    await wait_for_broker(settings.bootstrap)
+    metrics = ConnectorMetrics(CollectorRegistry())
+    serve(metrics.registry, settings.connect_metrics_port)
+    publisher = Publisher(settings.bootstrap, settings.topic(TOPIC_RAW), settings.topic(TOPIC_FEED_HEALTH))
+    await publisher.start()
+    fetcher = Fetcher()
+    task = asyncio.create_task(Poller(feeds, fetcher, publisher, metrics).run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    finally:
+        await fetcher.close()
+        await publisher.stop()
+    return 0
+
+
+def cmd_kafka(args: argparse.Namespace) -> int:
+    from streams import supervisor
+
+    settings = _settings(args)
+    if args.port:
+        os.environ["WARWIRE_KAFKA_PORT"] = str(args.port)
+    if args.data:
+        os.environ["WARWIRE_KAFKA_DATA"] = args.data
+    from streams.config import load_settings
+
+    settings = load_settings()
+    return supervisor.kafka_script(args.action, settings)
+
+
+def _read_items(path: str) -> Iterator[tuple[int, object]]:
+    from streams.schema import NewsItem, RecordError, decode
+
+    stream: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    with stream:
+        for n, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                yield n, decode(NewsItem, line)
+            except RecordError as exc:
+                print(f"{path}:{n}: {exc}", file=sys.stderr)
+                yield n, None
+
+
+def _offline(args: argparse.Namespace, out_fn) -> int:  # type: ignore[no-untyped-def]
+    from alerts.engine import compile_rules
+    from alerts.loader import load_rules
+    from streams.core.pipeline import MemoryState
+    from streams.core.tagging import compile_taxonomy, load_taxonomy
+
+    settings = _settings(args)
+    tax = compile_taxonomy(load_taxonomy(args.taxonomy or settings.taxonomy))
+    rules = compile_rules(load_rules(list(settings.rules), tax.spec.topic_ids)) if args.cmd == "rules" else None
+    state = MemoryState()
+    bad = 0
+    for _, item in _read_items(args.file):
+        if item is None:
+            bad += 1
+            continue
+        now = item.published.timestamp() if item.published else time.time()  # type: ignore[attr-defined]
+        res = state.run(item, tax, rules, now, settings.horizon_s)  # type: ignore[arg-type]
+        sys.stdout.buffer.write(orjson.dumps(out_fn(res)) + b"\n")
+    return 1 if bad else 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from streams.schema import to_builtins
+
+    return _offline(args, lambda r: {"id": r.tagged.item.id, "topics": r.tagged.topics,
+                                     "scores": r.tagged.scores,
+                                     "matches": [to_builtins(m) for m in r.tagged.matches]})
+
+
+def cmd_dedupe(args: argparse.Namespace) -> int:
+    return _offline(args, lambda r: {"id": r.tagged.item.id, "story": r.tagged.story,
+                                     "duplicate_of": r.tagged.duplicate_of,
+                                     "reason": r.tagged.duplicate_reason, "outlets": r.tagged.outlets})
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from alerts.loader import load_rules
+    from streams.core.tagging import load_taxonomy
+
+    settings = _settings(args)
+    try:
+        topics = load_taxonomy(args.taxonomy or settings.taxonomy).topic_ids
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.action == "lint":
+        try:
+            spec = load_rules(args.paths, topics)
+        except SpecError as exc:
+            print(exc, file=sys.stderr)
+            print(f"{len(exc.issues)} error(s)", file=sys.stderr)
+            return 1
+        print(f"ok: {len(spec.rules)} rule(s), {len(spec.receivers)} receiver(s), version {spec.version}")
+        return 0
+    return 2
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    from connectors.feeds import load_feeds
+
+    settings = _settings(args)
+    path = args.file or str(settings.feeds)
+    try:
+        feeds = load_feeds(path, {"demo": "http://127.0.0.1:8765"})
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        print(f"{len(exc.issues)} error(s)", file=sys.stderr)
+        return 1
+    print(f"ok: {len(feeds)} feed(s) in {path}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="warwire", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="settings file (default: config/warwire.yaml, or $WARWIRE_CONFIG)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("run", help="run the whole pipeline (starts its own Kafka when no broker is configured)",
+                       description="Run broker (embedded default), feed connectors, stream worker and metrics "
+                                   "endpoints as one process tree. SIGINT/SIGTERM stop everything.")
+    r.add_argument("--demo", action="store_true",
+                   help="serve the bundled sample feeds on 127.0.0.1 (no internet needed) and start from empty state")
+    r.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
+    r.set_defaults(fn=cmd_run)
+
+    w = sub.add_parser("worker", help="run one stream worker (faust): dedupe → tag → rules → delivery")
+    w.add_argument("--loglevel", default="info")
+    w.set_defaults(fn=cmd_worker)
+
+    c = sub.add_parser("connect", help="run the feed connectors: poll feeds, publish to warwire.raw")
+    c.add_argument("--demo-url", help="base URL substituted for {demo} in the feed list")
+    c.set_defaults(fn=cmd_connect)
+
+    k = sub.add_parser("kafka", help="the project's own single-node Kafka (deploy/kafka/kafka.sh)")
+    k.add_argument("action", choices=["start", "stop", "status"])
+    k.add_argument("--port", type=int, help="broker port (default: embedded.port, 19092)")
+    k.add_argument("--data", help="data directory (default: embedded.data_dir, var/kafka)")
+    k.set_defaults(fn=cmd_kafka)
+
+    for name, fn, what in (("tag", cmd_tag, "tag NewsItem JSONL offline: one line per item with id, topics, matches"),
+                           ("dedupe", cmd_dedupe, "dedupe NewsItem JSONL offline, in order: id, story, duplicate_of")):
+        t = sub.add_parser(name, help=what)
+        t.add_argument("file", nargs="?", default="-", help="JSONL file, or - for standard input")
+        t.add_argument("--taxonomy", help="taxonomy file (default: config/topics.yaml)")
+        t.set_defaults(fn=fn)
+
+    ru = sub.add_parser("rules", help="check rule files with the worker's own loader")
+    ru.add_argument("action", choices=["lint"])
+    ru.add_argument("paths", nargs="+", help="rule files or directories")
+    ru.add_argument("--taxonomy", help="taxonomy whose topics rules may name")
+    ru.set_defaults(fn=cmd_rules)
+
+    fe = sub.add_parser("feeds", help="check a feed list")
+    fe.add_argument("action", choices=["lint"])
+    fe.add_argument("file", nargs="?", help="feed list (default: connectors.feeds setting)")
+    fe.set_defaults(fn=cmd_feeds)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Prometheus metrics of the stream worker. Names: warwire_<subsystem>_<what>_<unit>; labels
+bounded (stage, topic, rule, receiver, outcome, reason), never a URL or an item id."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class PipelineMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.items = Counter("warwire_pipeline_items_total", "Items processed, by outcome",
+                             ["outcome"], registry=registry)
+        self.duplicates = Counter("warwire_dedupe_duplicates_total", "Duplicates found, by reason",
+                                  ["reason"], registry=registry)
+        self.tagged = Counter("warwire_tagging_items_total", "Items given a topic, by topic",
+                              ["topic"], registry=registry)
+        self.stage_seconds = Histogram("warwire_pipeline_stage_seconds", "Time spent per item, by stage",
+                                       ["stage"], registry=registry,
+                                       buckets=(1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5))
+        self.alerts = Counter("warwire_alerts_fired_total", "Alerts fired, by rule and severity",
+                              ["rule", "severity"], registry=registry)
+        self.suppressed = Counter("warwire_alerts_suppressed_total", "Alerts suppressed, by rule and reason",
+                                  ["rule", "reason"], registry=registry)
+        self.deliveries = Counter("warwire_delivery_attempts_total", "Delivery attempts, by receiver and outcome",
+                                  ["receiver", "outcome"], registry=registry)
+        self.delivery_latency = Histogram("warwire_delivery_latency_seconds",
+                                          "From alert fired to delivered, by receiver", ["receiver"],
+                                          registry=registry,
+                                          buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+        self.dead_letters = Counter("warwire_dlq_records_total", "Records sent to the dead-letter topic, by stage",
+                                    ["stage"], registry=registry)
+        self.reloads = Counter("warwire_config_reloads_total", "Taxonomy and rule reloads, by file kind and result",
+                               ["kind", "result"], registry=registry)
+        self.config_version = Gauge("warwire_config_info", "Active taxonomy and rule-set versions",
+                                    ["kind", "version"], registry=registry)
+
+
+def serve(registry: CollectorRegistry, port: int) -> None:
+    """Expose /metrics on 0.0.0.0:port in a background thread (port 0: do nothing)."""
+    if port:
+        start_http_server(port, registry=registry)

@@ -1,0 +1,97 @@
+"""Broker-side set-up: wait until a broker serves metadata, and create the pipeline's topics.
+
+Source topics are created here with a fixed partition count (faust creates only its changelogs),
+so table changelogs always match their source topic (shared FAUST-NOTES.md: PartitionsMismatch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from streams.config import Settings
+from streams.schema import (
+    TOPIC_ALERTS,
+    TOPIC_ALERTS_RETRY,
+    TOPIC_ANALYZED,
+    TOPIC_DLQ,
+    TOPIC_FEED_HEALTH,
+    TOPIC_RAW,
+)
+
+
+class BrokerUnavailable(RuntimeError):
+    """No broker answered with metadata in time."""
+
+
+def pipeline_topics(settings: Settings) -> dict[str, int]:
+    p = settings.partitions
+    return {settings.topic(TOPIC_RAW): p, settings.topic(TOPIC_ANALYZED): p, settings.topic(TOPIC_ALERTS): p,
+            settings.topic(TOPIC_ALERTS_RETRY): p, settings.topic(TOPIC_DLQ): 1,
+            settings.topic(TOPIC_FEED_HEALTH): 1}
+
+
+async def wait_for_broker(bootstrap: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    quiet = _Quiet()
+    aiokafka_log = logging.getLogger("aiokafka")
+    aiokafka_log.addFilter(quiet)
+    try:
+        await _wait(bootstrap, deadline, timeout_s)
+    finally:
+        aiokafka_log.removeFilter(quiet)
+
+
+class _Quiet(logging.Filter):
+    """Connection refusals are expected while a broker starts; the caller reports the outcome."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+async def _wait(bootstrap: str, deadline: float, timeout_s: float) -> None:
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            await admin.describe_cluster()
+            return
+        except (KafkaError, OSError) as exc:
+            last = exc
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.5)
+    raise BrokerUnavailable(f"no Kafka broker answered at {bootstrap} within {timeout_s:.0f}s: {last}")
+
+
+async def ensure_topics(settings: Settings) -> dict[str, int]:
+    """Create missing pipeline topics; check existing ones have the expected partition count."""
+    wanted = pipeline_topics(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [NewTopic(t, n, 1) for t, n in wanted.items() if t not in existing]
+        if new:
+            try:
+                await admin.create_topics(new, timeout_ms=10000)
+            except TopicAlreadyExistsError:
+                pass
+        described = await admin.describe_topics(list(wanted))
+        actual = {d["topic"]: len(d["partitions"]) for d in described}
+        wrong = {t: (actual.get(t), n) for t, n in wanted.items() if actual.get(t) != n}
+        if wrong:
+            lines = ", ".join(f"{t} has {a} partitions, expected {n}" for t, (a, n) in wrong.items())
+            raise RuntimeError(f"topic partition counts do not match the configuration: {lines}; "
+                               "set partitions in config/warwire.yaml to match, or recreate the topics")
+        return actual
+    except KafkaConnectionError as exc:
+        raise BrokerUnavailable(str(exc)) from exc
+    finally:
+        await admin.close()
