@@ -68,7 +68,7 @@ async def _spawn(name: str, argv: list[str], env: dict[str, str], grace_s: float
 def demo_settings(settings: Settings) -> Settings:
     """Demo runs start from empty state every time, so their alerts show on every run."""
     if settings.embedded:
-        base = ROOT / "var" / "demo"
+        base = settings.kafka_data.parent / "demo"  # var/demo by default
         shutil.rmtree(base, ignore_errors=True)
         return replace(settings, kafka_data=base / "kafka", worker_data=base / "worker", feeds=DEMO_FEEDS)
     return replace(settings, topic_prefix=f"{settings.topic_prefix}demo-{int(time.time())}.", feeds=DEMO_FEEDS)

@@ -96,7 +96,7 @@ group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 EOF
     if [ ! -f "$data/log/meta.properties" ]; then
-        "${java_cmd[@]}" kafka.tools.StorageTool format -t "$(cluster_id)" -c "$data/server.properties" \
+        "${java_cmd[@]}" kafka.tools.StorageTool format --cluster-id="$(cluster_id)" -c "$data/server.properties" \
             >"$data/logs/format.log" 2>&1 || { cat "$data/logs/format.log" >&2; die "formatting $data/log failed"; }
     fi
 }

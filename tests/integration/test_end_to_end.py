@@ -1,0 +1,81 @@
+"""One item through the whole pipeline on the real Kafka broker, with real local HTTP servers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from tests.conftest import ROOT, wait_until
+
+pytestmark = pytest.mark.kafka
+FEED = (ROOT / "tests" / "data" / "welt-stoltenberg.rss").read_bytes()
+SECRET = "e2e-signing-secret"
+
+
+def _feeds_file(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "strip: ['\\s*#weltnachrichtensender.*$']\n"
+        f"feeds:\n  - {{url: \"{url}\", source: WELT, lang: de, interval: {{min: 10s, max: 10s}},"
+        " labels: {outlet: welt}}\n")
+    return path
+
+
+def _metric(port: str, name: str, labels: str) -> float:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    for line in body.splitlines():
+        if line.startswith(f"{name}{{{labels}}}"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_welt_item_reaches_webhook_once_with_three_topics(httpserver: HTTPServer, run_env, spawn, tmp_path):
+    """The WELT item is fetched, deduped, tagged with all three topics, fires one rule, and the
+    local webhook gets exactly one signed alert; publishing the same item again adds none."""
+    received: list[Request] = []
+
+    def hook(request: Request) -> Response:
+        received.append(request)
+        return Response("ok", status=200)
+
+    httpserver.expect_request("/welt.xml").respond_with_data(FEED, content_type="application/rss+xml")
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(hook)
+    env = dict(run_env, WARWIRE_FEEDS=str(_feeds_file(tmp_path, httpserver.url_for("/welt.xml"))),
+               WARWIRE_WEBHOOK_URL=httpserver.url_for("/hook"), WARWIRE_WEBHOOK_SECRET=SECRET)
+
+    worker = spawn("worker", ["worker"], env)
+    connect = spawn("connect", ["connect"], env)
+    wait_until(lambda: received, 120, what=f"an alert at the webhook\n{worker.output()[-3000:]}")
+
+    req = received[0]
+    body = req.get_data()
+    payload = json.loads(body)
+    alert = payload["alert"]
+    assert payload["schema"] == "warwire.alert/v1"
+    assert alert["topics"] == ["air-defence", "energy-infrastructure", "nato-accession"]
+    assert alert["rule"] == "tracked-topics"
+    assert alert["url"] == "https://www.welt.de/politik/ausland/video247600000/Ukraine-Krieg-Stoltenberg-in-Kiew.html"
+    assert "#weltnachrichtensender" not in alert["summary"]
+    assert req.headers["Idempotency-Key"] == f"{alert['id']}:webhook"
+    ts = req.headers["X-Warwire-Timestamp"]
+    expected = "v1=" + hmac.new(SECRET.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(req.headers["X-Warwire-Signature"], expected)
+
+    # A restarted connector has forgotten what it published and sends the item again: the
+    # pipeline must see it as a duplicate and send nothing new.
+    connect.stop()
+    port = env["WARWIRE_METRICS_PORT"]
+    spawn("connect2", ["connect"], env)
+    wait_until(lambda: _metric(port, "warwire_pipeline_items_total", 'outcome="duplicate"') >= 1, 90,
+               what="the republished item to be processed as a duplicate")
+    wait_until(lambda: _metric(port, "warwire_alerts_suppressed_total",
+                               'reason="throttle",rule="tracked-topics"') >= 1, 30,
+               what="the duplicate's alert to be throttled")
+    assert len(received) == 1, [r.get_data()[:200] for r in received]
