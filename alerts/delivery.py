@@ -21,6 +21,7 @@ import orjson
 
 from alerts.model import ReceiverSpec
 from alerts.render import console_text, slack_payload, webhook_payload
+from streams.core.secrets import Secret
 from streams.schema import Alert
 
 SIGNATURE_HEADER = "X-Warwire-Signature"
@@ -30,19 +31,6 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 300.0
 SEND_TIMEOUT_S = 5.0
-
-
-class Secret(str):
-    """A string that never shows itself in logs, reprs or tracebacks."""
-
-    def __repr__(self) -> str:
-        return "<secret>"
-
-    def __str__(self) -> str:
-        return "<secret>"
-
-    def reveal(self) -> str:
-        return str.__str__(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,14 @@ from typing import Any
 
 import structlog
 
+from streams.core.secrets import redact
+
 _REDACT_KEYS = ("url_env_value", "webhook_url", "secret", "token", "authorization")
 
 
 def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
-    for k in list(event):
-        if any(r in k.lower() for r in _REDACT_KEYS):
-            event[k] = "<secret>"
+    for k, v in list(event.items()):
+        event[k] = "<secret>" if any(r in k.lower() for r in _REDACT_KEYS) else redact(v)
     return event
 
 

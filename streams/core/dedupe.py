@@ -4,8 +4,10 @@ Every item gets a story. An item joins an earlier story when, within the horizon
 had the same id, the same canonical URL, the same normalised title and text, or a SimHash of its
 words within `max_distance` bits (same language only: a translation is a different item).
 Near-duplicate candidates are found by the pigeonhole principle: the 64-bit SimHash is cut into
-four 16-bit bands, and two hashes within 3 bits of each other share at least one band exactly,
-so each band is an exact lookup key.
+six bands of 10-11 bits, and two hashes within 5 bits of each other share at least one band
+exactly, so each band is an exact lookup key; pairs 6-7 bits apart are found when they share a
+band, which is likely but not certain. On the demo feeds, reworded copies are 1-4 bits apart and
+unrelated items at least 20.
 
 The shell (streams/agents.py) looks up `lookup_keys(fp)` in its index table, passes what it found
 to `decide`, and writes `index_entry` back under every key. Expired entries are ignored here and
@@ -24,11 +26,10 @@ import xxhash
 from streams.core.text import fold, tokens
 from streams.schema import Fingerprint, NewsItem
 
-BANDS = 4
-BAND_BITS = 64 // BANDS
+BAND_WIDTHS = (10, 10, 11, 11, 11, 11)
 DEFAULT_HORIZON_S = 7 * 86400.0
-DEFAULT_MAX_DISTANCE = 3
-MAX_ENTRIES_PER_KEY = 16
+DEFAULT_MAX_DISTANCE = 7
+MAX_ENTRIES_PER_KEY = 32
 MIN_WORDS_FOR_NEAR = 8
 
 
@@ -66,6 +67,14 @@ def simhash(words: list[str]) -> int:
     return int.from_bytes(packed.tobytes(), "little")
 
 
+def _bands(sh: int, lang: str) -> list[str]:
+    out, shift = [], 0
+    for b, width in enumerate(BAND_WIDTHS):
+        out.append(f"sh{b}:{lang}:{(sh >> shift) & ((1 << width) - 1):03x}")
+        shift += width
+    return out
+
+
 def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
@@ -81,7 +90,7 @@ def fingerprint(item: NewsItem) -> Fingerprint:
     if len(words) >= MIN_WORDS_FOR_NEAR:
         sh = simhash(words)
         lang = item.lang or "und"
-        bands = [f"sh{b}:{lang}:{(sh >> (b * BAND_BITS)) & ((1 << BAND_BITS) - 1):04x}" for b in range(BANDS)]
+        bands = _bands(sh, lang)
     return Fingerprint(
         item=item.id, source=item.labels.get("outlet") or item.source, lang=item.lang or "und",
         id_key="id:" + item.id,

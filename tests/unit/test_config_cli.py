@@ -1,0 +1,80 @@
+"""Settings with environment overrides, and the offline CLI commands on the worker's own code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams.config import load_settings
+from streams.core.spec import SpecError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_the_embedded_broker() -> None:
+    s = load_settings(ROOT / "config" / "warwire.yaml", env={})
+    assert s.embedded and s.bootstrap == "127.0.0.1:19092" and s.partitions == 4
+    assert s.rules == (ROOT / "rules",) and s.taxonomy == ROOT / "config" / "topics.yaml"
+
+
+def test_environment_overrides_the_file() -> None:
+    s = load_settings(ROOT / "config" / "warwire.yaml",
+                      env={"WARWIRE_BROKER": "kafka1:9092,kafka2:9092", "WARWIRE_PARTITIONS": "12",
+                           "WARWIRE_DEDUPE_HORIZON": "3d", "WARWIRE_TOPIC_PREFIX": "x."})
+    assert not s.embedded and s.bootstrap == "kafka1:9092,kafka2:9092"
+    assert (s.partitions, s.horizon_s, s.topic("warwire.raw")) == (12, 3 * 86400, "x.warwire.raw")
+
+
+def test_bad_settings_are_reported_with_their_place(tmp_path: Path) -> None:
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text("partitions: many\nworker:\n  metrics_prot: 1\n")
+    with pytest.raises(SpecError) as err:
+        load_settings(cfg, env={"WARWIRE_PARTITIONS": "0"})
+    text = str(err.value)
+    assert f"{cfg}:1: partitions: expected a whole number" in text
+    assert f"{cfg}:3: worker: unknown key 'metrics_prot' (did you mean 'metrics_port'?)" in text
+
+
+def warwire(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], input=stdin, capture_output=True,
+                          text=True, cwd=ROOT, env={"PATH": "/usr/bin:/bin"}, timeout=60)
+
+
+def test_tag_and_dedupe_commands_read_jsonl() -> None:
+    items = [
+        {"id": "1", "title": "Germany sends more air defence systems to Ukraine", "summary": "",
+         "url": "https://a.example/1", "source": "A", "lang": "en", "published": "2023-09-28T10:00:00Z"},
+        {"id": "2", "title": "Germany sends more air defence systems to Ukraine", "summary": "",
+         "url": "https://b.example/2", "source": "B", "lang": "en", "published": "2023-09-28T11:00:00Z",
+         "extra": "ignored"},
+        {"id": "3", "title": "Oil prices steady", "lang": "en"},
+    ]
+    jsonl = "\n".join(json.dumps(i) for i in items) + "\n"
+    tag = warwire("tag", "-", stdin=jsonl)
+    assert tag.returncode == 0, tag.stderr
+    rows = [json.loads(line) for line in tag.stdout.splitlines()]
+    assert [(r["id"], r["topics"]) for r in rows] == [("1", ["air-defence"]), ("2", ["air-defence"]), ("3", [])]
+    assert rows[0]["matches"][0]["term"] == "air defence" and rows[0]["matches"][0]["start"] == 19
+    dd = warwire("dedupe", "-", stdin=jsonl)
+    rows = [json.loads(line) for line in dd.stdout.splitlines()]
+    assert [r["duplicate_of"] for r in rows] == [None, "1", None]
+    assert rows[0]["story"] == rows[1]["story"] != rows[2]["story"]
+
+
+def test_bad_jsonl_lines_are_reported_and_the_rest_processed() -> None:
+    res = warwire("tag", "-", stdin='{"id": "1", "title": "Luftverteidigung", "lang": "de"}\nnot json\n{"title": 5}\n')
+    assert res.returncode == 1
+    assert len(res.stdout.splitlines()) == 1
+    assert "-:2: not a valid NewsItem" in res.stderr and "-:3: not a valid NewsItem" in res.stderr
+
+
+def test_rules_lint_exit_codes() -> None:
+    ok = warwire("rules", "lint", "rules")
+    assert ok.returncode == 0 and ok.stdout.startswith("ok: 2 rule(s)")
+    bad = warwire("rules", "lint", "tests/data/rules/three-mistakes.yaml")
+    assert bad.returncode == 1
+    assert bad.stderr.count("three-mistakes.yaml:") == 3 and "3 error(s)" in bad.stderr

@@ -1,0 +1,86 @@
+"""Rule files and the rule engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alerts.engine import alert_id, compile_rules, evaluate, should_notify
+from alerts.loader import load_rules
+from streams.core.spec import SpecError
+from streams.schema import NewsItem, TaggedItem
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPICS = frozenset({"air-defence", "energy-infrastructure", "nato-accession"})
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "r.yaml"
+    p.write_text(text)
+    return p
+
+
+def tagged(topics: list[str], outlets: int = 1, dup: str | None = None, lang: str = "en") -> TaggedItem:
+    return TaggedItem(item=NewsItem(id="i1", title="t", lang=lang, source="s"), story="s-1", topics=topics,
+                      outlets=outlets, duplicate_of=dup)
+
+
+def test_shipped_rules_load() -> None:
+    spec = load_rules([ROOT / "rules"], TOPICS)
+    assert {r.name for r in spec.rules} == {"tracked-topics", "wide-coverage"}
+
+
+def test_three_mistakes_are_all_reported_with_their_lines() -> None:
+    path = ROOT / "tests" / "data" / "rules" / "three-mistakes.yaml"
+    with pytest.raises(SpecError) as err:
+        load_rules([path], TOPICS)
+    lines = str(err.value).splitlines()
+    assert lines == [
+        f"{path}:9: rules[0]: unknown key 'keywrds'",
+        f"{path}:14: rules[1].realert: expected a duration such as '90s', '15m', '2h' or '7d', got 'soon'",
+        f"{path}:19: rules[2].receivers[0]: unknown receiver 'slack-team'",
+    ]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("rules:\n  - name: a\n    type: match\n    topics: [air-defense]\n", ":4: rules[0].topics[0]: unknown topic 'air-defense'"),
+    ("rules:\n  - name: a\n    type: flood\n", ":3: rules[0].type: 'flood' is not one of coverage, match"),
+    ("rules:\n  - name: a\n    type: match\n  - name: a\n    type: match\n", ":4: rules: rule name 'a' is already used"),
+    ("rules:\n  - name: a\n    type: match\n    type: coverage\n", ":4: duplicate key 'type'"),
+    ("rules:\n  - name: a\n    type: coverage\n", ":3: rules[0].type: a coverage rule needs min_outlets"),
+    ("receivers:\n  s:\n    type: slack\n", ":2: receivers.s: a slack receiver needs url_env"),
+])
+def test_bad_rule_files(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError) as err:
+        load_rules([path], TOPICS)
+    assert any(line.startswith(f"{path}{message}") for line in str(err.value).splitlines()), str(err.value)
+
+
+def test_match_rule_on_any_topic_and_coverage_rule_on_outlets(tmp_path: Path) -> None:
+    spec = load_rules([ROOT / "rules"], TOPICS)
+    rules = compile_rules(spec)
+    assert [f.rule.name for f in evaluate(rules, tagged(["energy-infrastructure"]))] == ["tracked-topics"]
+    assert evaluate(rules, tagged([])) == []
+    fired = evaluate(rules, tagged([], outlets=3, dup="i0"))
+    assert [(f.rule.name, f.key) for f in fired] == [("wide-coverage", "s-1")]
+
+
+def test_unconfigured_receivers_fall_back_to_console() -> None:
+    spec = load_rules([ROOT / "rules"], TOPICS)
+    rules = compile_rules(spec, {"newsroom-slack": False, "webhook": True})
+    assert rules.rules[0].receivers == ("webhook",)
+    rules = compile_rules(spec, {"newsroom-slack": False, "webhook": False})
+    assert rules.rules[0].receivers == ("console",)
+
+
+@pytest.mark.parametrize(("last", "now", "realert", "expected"), [
+    (None, 100.0, 60.0, True), (50.0, 100.0, 60.0, False), (40.0, 100.0, 60.0, True),
+])
+def test_should_notify(last: float | None, now: float, realert: float, expected: bool) -> None:
+    assert should_notify(last, now, realert) is expected
+
+
+def test_alert_id_is_stable_for_rule_key_and_item() -> None:
+    assert alert_id("r", "s-1", "i1") == alert_id("r", "s-1", "i1") != alert_id("r", "s-1", "i2")

@@ -1,0 +1,99 @@
+"""Tagging: topics in five languages, context and exclusions, explained matches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.core.spec import SpecError
+from streams.core.tagging import compile_taxonomy, load_taxonomy, parse_taxonomy, tag
+from streams.core.text import normalize
+from streams.schema import NewsItem
+
+ROOT = Path(__file__).resolve().parents[2]
+TAX = compile_taxonomy(load_taxonomy(ROOT / "config" / "topics.yaml"))
+WELT = (ROOT.parent / "shared" / "examples" / "welt-stoltenberg-kyiv.txt")
+
+
+def topics(title: str, lang: str, summary: str = "") -> list[str]:
+    return tag(TAX, NewsItem(id="x", title=title, summary=summary, lang=lang)).topics
+
+
+def test_welt_item_carries_all_three_topics_with_spans_into_the_original_text() -> None:
+    title, _, body = WELT.read_text().partition("\n")
+    res = tag(TAX, NewsItem(id="welt", title=title, summary=body, lang="de"))
+    assert res.topics == ["air-defence", "energy-infrastructure", "nato-accession"]
+    found = {(m.topic, body[m.start:m.end]) for m in res.matches if m.field == "summary"}
+    assert ("air-defence", "Luftverteidigung") in found
+    assert ("energy-infrastructure", "Energieinfrastruktur") in found
+    assert ("nato-accession", "Nato-Beitritt") in found
+
+
+@pytest.mark.parametrize(("title", "lang", "expected"), [
+    ("Deutschland liefert weitere Luftverteidigungssysteme", "de", ["air-defence"]),
+    ("Atomkraftwerk Saporischschja erneut ohne Stromversorgung", "de", ["energy-infrastructure"]),
+    ("Second Patriot missile system arrives in Ukraine", "en", ["air-defence"]),
+    ("Russian strikes knock out power plant in Kharkiv", "en", ["energy-infrastructure"]),
+    ("Finland completes its NATO accession", "en", ["nato-accession"]),
+    ("Сили ППО збили 26 дронів", "uk", ["air-defence"]),
+    ("Ворог атакував енергетичну інфраструктуру", "uk", ["energy-infrastructure"]),
+    ("Зеленський: вступ до НАТО — питання часу", "uk", ["nato-accession"]),
+    ("Средства противовоздушной обороны сбили ракеты", "ru", ["air-defence"]),
+    ("Удар по подстанции в Харькове", "ru", ["energy-infrastructure"]),
+    ("La France soutient l'adhésion de l'Ukraine à l'OTAN", "fr", ["nato-accession"]),
+    ("La défense aérienne ukrainienne renforcée", "fr", ["air-defence"]),
+])
+def test_positive_items_in_five_languages(title: str, lang: str, expected: list[str]) -> None:
+    assert topics(title, lang) == expected
+
+
+@pytest.mark.parametrize(("title", "lang"), [
+    ("New England Patriots beat the Jets 24-10", "en"),
+    ("Ukrainian fans cheer the New England Patriots in London", "en"),
+    ("Le groupe Kraftwerk en concert à Paris", "fr"),
+    ("Kraftwerk band announces world tour", "en"),
+    ("China's soft power grows in Africa", "en"),
+    ("Oil prices steady as traders weigh supply", "en"),
+    ("Patriots fans celebrate in Boston", "en"),
+])
+def test_hard_negatives_get_no_topic(title: str, lang: str) -> None:
+    assert topics(title, lang) == []
+
+
+def test_patriot_counts_only_near_a_system_word() -> None:
+    assert topics("Patriot", "en") == []
+    assert topics("Germany sends a Patriot battery", "en") == ["air-defence"]
+
+
+def test_language_specific_terms_do_not_fire_on_other_languages() -> None:
+    # "оборон" is a Ukrainian stem; a Russian item is matched by Russian terms only.
+    assert topics("протиповітряна оборона", "ru") == []
+    assert topics("протиповітряна оборона", "uk") == ["air-defence"]
+
+
+def test_weights_and_threshold() -> None:
+    tax = compile_taxonomy(parse_taxonomy(
+        "topics:\n  t:\n    threshold: 2\n    terms:\n      en:\n        - {term: drone, weight: 1}\n"
+        "        - {term: strike, weight: 1}\n"))
+    assert tag(tax, NewsItem(id="a", title="Drone seen", lang="en")).topics == []
+    assert tag(tax, NewsItem(id="b", title="Drone strike", lang="en")).scores == {"t": 2.0}
+
+
+def test_normalisation_folds_case_yo_apostrophes_and_dashes_keeping_offsets() -> None:
+    n = normalize("Ёлка – Kyiv’s STRASSE Straße")
+    assert n.text == "елка - kyiv's strasse strasse"
+    start = n.text.rindex("strasse")
+    assert n.span(start, start + 7) == (22, 28)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("topics:\n  t:\n    terms:\n      xx: [a]\n", "<t>:4: topics.t.terms.xx: unknown language 'xx'"),
+    ("topics:\n  t:\n    termz:\n      en: [a]\n", "<t>:3: topics.t: unknown key 'termz' (did you mean 'terms'?)"),
+    ("topics:\n  t:\n    terms: {en: [a]}\n  t:\n    terms: {en: [b]}\n", "<t>:4: duplicate key 't'"),
+    ("topics:\n  t:\n    threshold: high\n    terms: {en: [a]}\n", "<t>:3: topics.t.threshold: expected a number"),
+])
+def test_bad_taxonomy_files_are_rejected_with_place(text: str, message: str) -> None:
+    with pytest.raises(SpecError) as err:
+        parse_taxonomy(text, "<t>")
+    assert any(line.startswith(message) for line in str(err.value).splitlines())
