@@ -37,7 +37,6 @@ def pipeline_topics(settings: Settings) -> dict[str, int]:
 
 async def wait_for_broker(bootstrap: str, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
-    last: Exception | None = None
     quiet = _Quiet()
     aiokafka_log = logging.getLogger("aiokafka")
     aiokafka_log.addFilter(quiet)

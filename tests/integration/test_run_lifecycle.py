@@ -52,7 +52,7 @@ def test_demo_start_stop_five_times_leaves_no_process(tmp_path: Path) -> None:
             proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "run", "--demo"], env=env, cwd=ROOT,
                                     stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
             try:
-                wait_until(lambda: out.read_text(errors="replace").count("ALERT [") >= 5, 120,
+                wait_until(lambda out=out: out.read_text(errors="replace").count("ALERT [") >= 5, 120,
                            what=f"demo alerts on the console (run {run})")
                 assert len(processes_with(marker)) >= 4  # supervisor, broker, worker, connector
                 proc.send_signal(signal.SIGINT if run % 2 == 0 else signal.SIGTERM)
