@@ -64,10 +64,11 @@ async def _connect(settings, demo_url: str | None) -> int:  # type: ignore[no-un
     from connectors.publish import Publisher
     from streams.metrics import serve
     from streams.schema import TOPIC_FEED_HEALTH, TOPIC_RAW
-    from streams.topics import wait_for_broker
+    from streams.topics import ensure_topics, wait_for_broker
 
     feeds = load_feeds(settings.feeds, {"demo": demo_url} if demo_url else None)
     await wait_for_broker(settings.bootstrap)
+    await ensure_topics(settings)
     metrics = ConnectorMetrics(CollectorRegistry())
     serve(metrics.registry, settings.connect_metrics_port)
     publisher = Publisher(settings.bootstrap, settings.topic(TOPIC_RAW), settings.topic(TOPIC_FEED_HEALTH))

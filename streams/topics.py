@@ -82,9 +82,19 @@ async def ensure_topics(settings: Settings) -> dict[str, int]:
                 await admin.create_topics(new, timeout_ms=10000)
             except TopicAlreadyExistsError:
                 pass
-        described = await admin.describe_topics(list(wanted))
-        actual = {d["topic"]: len(d["partitions"]) for d in described}
-        wrong = {t: (actual.get(t), n) for t, n in wanted.items() if actual.get(t) != n}
+        # Metadata of topics just created can lag the create call: wait until every topic shows
+        # partitions, then compare counts.
+        deadline = time.monotonic() + 30.0
+        while True:
+            described = await admin.describe_topics(list(wanted))
+            actual = {d["topic"]: len(d["partitions"]) for d in described}
+            pending = [t for t in wanted if not actual.get(t)]
+            if not pending or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        if pending:
+            raise BrokerUnavailable(f"topics {', '.join(pending)} were created but show no partitions after 30s")
+        wrong = {t: (actual[t], n) for t, n in wanted.items() if actual[t] != n}
         if wrong:
             lines = ", ".join(f"{t} has {a} partitions, expected {n}" for t, (a, n) in wrong.items())
             raise RuntimeError(f"topic partition counts do not match the configuration: {lines}; "
