@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from prometheus_client import CollectorRegistry
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from alerts import delivery
 from alerts.engine import RuleSet, compile_rules
@@ -42,7 +43,8 @@ from streams.app import (
 from streams.core.pipeline import analyze, decide, shard_key
 from streams.core.spec import SpecError
 from streams.core.tagging import Taxonomy, compile_taxonomy, load_taxonomy
-from streams.metrics import PipelineMetrics, serve
+from streams.http import serve
+from streams.metrics import PipelineMetrics
 from streams.schema import (
     Alert,
     AnalyzedItem,
@@ -54,9 +56,14 @@ from streams.schema import (
     encode,
     utcnow,
 )
+from streams.topics import BrokerProbe
 
 log = logs.get("warwire.worker")
 metrics = PipelineMetrics(CollectorRegistry())
+ProcessCollector(registry=metrics.registry)
+PlatformCollector(registry=metrics.registry)
+# faust's own sensors (events, consumer offsets and end offsets, commit and send latency).
+app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(metrics.registry, "warwire_faust"))
 
 
 class Config:
@@ -283,9 +290,22 @@ async def reload_config() -> None:
     config.reload_if_changed()
 
 
+broker_probe = BrokerProbe(settings.bootstrap)
+
+
+def _recovered() -> str | None:
+    return None if app.tables.recovery.completed.is_set() else "table recovery in progress"
+
+
+def _rules_loaded() -> str | None:
+    return None if config.rules.rules else "no rules loaded"
+
+
 @app.task
-async def start_metrics() -> None:
-    serve(metrics.registry, settings.metrics_port)
+async def start_http() -> None:
+    await serve(metrics.registry, {"broker": broker_probe.reason, "tables": _recovered,
+                                   "rules": _rules_loaded}, settings.metrics_port)
+    asyncio.ensure_future(broker_probe.run())
     log.info("worker_started", broker=settings.bootstrap, partitions=settings.partitions,
              taxonomy=config.taxonomy.version, rules=config.rules.version,
              metrics_port=settings.metrics_port or None)

@@ -56,23 +56,29 @@ def cmd_connect(args: argparse.Namespace) -> int:
 async def _connect(settings, demo_url: str | None) -> int:  # type: ignore[no-untyped-def]
     import signal
 
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
     from connectors.feeds import load_feeds
     from connectors.fetch import Fetcher
     from connectors.poller import ConnectorMetrics, Poller
     from connectors.publish import Publisher
-    from streams.metrics import serve
+    from streams.http import serve
     from streams.schema import TOPIC_FEED_HEALTH, TOPIC_RAW
-    from streams.topics import ensure_topics, wait_for_broker
+    from streams.topics import BrokerProbe, ensure_topics, wait_for_broker
 
     feeds = load_feeds(settings.feeds, {"demo": demo_url} if demo_url else None)
     await wait_for_broker(settings.bootstrap)
     await ensure_topics(settings)
     metrics = ConnectorMetrics(CollectorRegistry())
-    serve(metrics.registry, settings.connect_metrics_port)
+    ProcessCollector(registry=metrics.registry)
+    PlatformCollector(registry=metrics.registry)
+    probe = BrokerProbe(settings.bootstrap)
+    probe_task = asyncio.create_task(probe.run())
     publisher = Publisher(settings.bootstrap, settings.topic(TOPIC_RAW), settings.topic(TOPIC_FEED_HEALTH))
     await publisher.start()
+    http = await serve(metrics.registry, {"broker": probe.reason,
+                                          "feeds": lambda: None if feeds else "no enabled feeds"},
+                       settings.connect_metrics_port)
     fetcher = Fetcher()
     task = asyncio.create_task(Poller(feeds, fetcher, publisher, metrics).run())
     loop = asyncio.get_running_loop()
@@ -83,6 +89,9 @@ async def _connect(settings, demo_url: str | None) -> int:  # type: ignore[no-un
     except asyncio.CancelledError:
         pass
     finally:
+        probe_task.cancel()
+        if http is not None:
+            await http.cleanup()
         await fetcher.close()
         await publisher.stop()
     return 0

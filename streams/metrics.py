@@ -3,7 +3,7 @@ bounded (stage, topic, rule, receiver, outcome, reason), never a URL or an item 
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class PipelineMetrics:
@@ -35,8 +35,3 @@ class PipelineMetrics:
         self.config_version = Gauge("warwire_config_info", "Active taxonomy and rule-set versions",
                                     ["kind", "version"], registry=registry)
 
-
-def serve(registry: CollectorRegistry, port: int) -> None:
-    """Expose /metrics on 0.0.0.0:port in a background thread (port 0: do nothing)."""
-    if port:
-        start_http_server(port, registry=registry)

@@ -104,3 +104,35 @@ async def ensure_topics(settings: Settings) -> dict[str, int]:
         raise BrokerUnavailable(str(exc)) from exc
     finally:
         await admin.close()
+
+
+class BrokerProbe:
+    """Asks the broker for its cluster metadata every few seconds; readiness reads the result."""
+
+    def __init__(self, bootstrap: str, stale_after_s: float = 15.0) -> None:
+        self.bootstrap, self.stale_after_s = bootstrap, stale_after_s
+        self.last_ok: float | None = None
+        self.last_error = "not checked yet"
+
+    async def run(self, interval_s: float = 5.0) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=4000)
+        started = False
+        try:
+            while True:
+                try:
+                    if not started:
+                        await admin.start()
+                        started = True
+                    await admin.describe_cluster()
+                    self.last_ok = time.monotonic()
+                except (KafkaError, OSError) as exc:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                await asyncio.sleep(interval_s)
+        finally:
+            if started:
+                await admin.close()
+
+    def reason(self) -> str | None:
+        if self.last_ok is None or time.monotonic() - self.last_ok > self.stale_after_s:
+            return f"broker {self.bootstrap} unreachable ({self.last_error})"
+        return None

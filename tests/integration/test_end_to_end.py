@@ -68,10 +68,14 @@ def test_welt_item_reaches_webhook_once_with_three_topics(httpserver: HTTPServer
     expected = "v1=" + hmac.new(SECRET.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(req.headers["X-Warwire-Signature"], expected)
 
+    port = env["WARWIRE_METRICS_PORT"]
+    ready = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).read())
+    assert ready == {"ready": True, "checks": ["broker", "rules", "tables"]}
+    assert json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()) == {"alive": True}
+
     # A restarted connector has forgotten what it published and sends the item again: the
     # pipeline must see it as a duplicate and send nothing new.
     connect.stop()
-    port = env["WARWIRE_METRICS_PORT"]
     spawn("connect2", ["connect"], env)
     wait_until(lambda: _metric(port, "warwire_pipeline_items_total", 'outcome="duplicate"') >= 1, 90,
                what="the republished item to be processed as a duplicate")

@@ -13,7 +13,7 @@ from streams.schema import NewsItem
 
 ROOT = Path(__file__).resolve().parents[2]
 TAX = compile_taxonomy(load_taxonomy(ROOT / "config" / "topics.yaml"))
-WELT = (ROOT.parent / "shared" / "examples" / "welt-stoltenberg-kyiv.txt")
+WELT = ROOT / "tests" / "data" / "welt-stoltenberg-kyiv.txt"  # from shared/examples
 
 
 def topics(title: str, lang: str, summary: str = "") -> list[str]:
