@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaProducer
-
+from streams.kafka import TrackingProducer
 from streams.schema import NewsItem, encode
 
 
@@ -11,7 +10,7 @@ class Publisher:
     def __init__(self, bootstrap: str, topic: str, health_topic: str | None = None) -> None:
         self.topic = topic
         self.health_topic = health_topic
-        self._producer = AIOKafkaProducer(
+        self._producer = TrackingProducer(
             bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
             max_batch_size=256 * 1024, request_timeout_ms=30000, client_id="warwire-connect")
 

@@ -198,9 +198,12 @@ async def _decide(event: Any) -> None:
         metrics.tagged.labels(topic).inc()
     for rule, reason in res.suppressed:
         metrics.suppressed.labels(rule, reason).inc()
+    metrics.top_stories.update(t.story, t.outlets, (t.story, item.title[:80]))
     futures = []
     for alert in res.alerts:
         metrics.alerts.labels(alert.rule, alert.severity).inc()
+        metrics.latest_alerts.update(alert.id, alert.fired_at.timestamp(),
+                                     (alert.rule, alert.severity, alert.title[:80]))
         log.info("alert_fired", rule=alert.rule, story=alert.story, item=item.id, topics=alert.topics,
                  outlets=alert.outlets)
         futures.append(await alerts_topic.send(key=alert.id.encode(), value=encode(alert)))

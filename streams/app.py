@@ -14,13 +14,19 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.config import Settings, load_settings
+from streams.kafka import TrackingProducer
 
 
 class IdempotentProducer(faust_aiokafka.Producer):
-    """faust enables idempotence only for transactions; we want it for every send."""
+    """faust enables idempotence only for transactions; we want it for every send. The client is
+    our TrackingProducer, which works around an aiokafka metadata bug (streams/kafka.py)."""
 
     def _settings_extra(self) -> dict[str, Any]:
         return {"acks": "all", "enable_idempotence": True}
+
+    @property
+    def _producer_type(self) -> type[TrackingProducer]:
+        return TrackingProducer
 
 
 class Transport(faust_aiokafka.Transport):
@@ -44,7 +50,7 @@ def create_app(settings: Settings) -> WarwireApp:
         store="rocksdb://",
         datadir=str(datadir),
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.replication_factor,
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,

@@ -111,6 +111,17 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     return supervisor.kafka_script(args.action, settings)
 
 
+def cmd_topics(args: argparse.Namespace) -> int:
+    from streams.topics import ensure_topics, wait_for_broker
+
+    settings = _settings(args)
+    asyncio.run(wait_for_broker(settings.bootstrap, args.wait))
+    topics = asyncio.run(ensure_topics(settings))
+    for name, n in sorted(topics.items()):
+        print(f"{name}\t{n} partitions")
+    return 0
+
+
 def _read_items(path: str) -> Iterator[tuple[int, object]]:
     from streams.schema import NewsItem, RecordError, decode
 
@@ -224,6 +235,12 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--port", type=int, help="broker port (default: embedded.port, 19092)")
     k.add_argument("--data", help="data directory (default: embedded.data_dir, var/kafka)")
     k.set_defaults(fn=cmd_kafka)
+
+    tp = sub.add_parser("topics", help="create the pipeline's topics on the configured broker (idempotent)",
+                        description="Create missing pipeline topics with `partitions` partitions and "
+                                    "`replication_factor` replicas; fail if existing ones have another count.")
+    tp.add_argument("--wait", type=float, default=60.0, metavar="SECONDS", help="how long to wait for the broker")
+    tp.set_defaults(fn=cmd_topics)
 
     for name, fn, what in (("tag", cmd_tag, "tag NewsItem JSONL offline: one line per item with id, topics, matches"),
                            ("dedupe", cmd_dedupe, "dedupe NewsItem JSONL offline, in order: id, story, duplicate_of")):

@@ -6,6 +6,7 @@
 | embedded port       | embedded.port            | WARWIRE_KAFKA_PORT         | 19092                   |
 | embedded data dir   | embedded.data_dir        | WARWIRE_KAFKA_DATA         | var/kafka               |
 | partitions          | partitions               | WARWIRE_PARTITIONS         | 4                       |
+| replication factor  | replication_factor       | WARWIRE_REPLICATION_FACTOR | 1                       |
 | worker state dir    | worker.data_dir          | WARWIRE_WORKER_DATA        | var/worker              |
 | worker metrics port | worker.metrics_port      | WARWIRE_METRICS_PORT       | 9464 (0 = off)          |
 | connector metrics   | connectors.metrics_port  | WARWIRE_CONNECT_METRICS_PORT | 9465 (0 = off)        |
@@ -41,6 +42,7 @@ class Settings:
     kafka_port: int = 19092
     kafka_data: Path = ROOT / "var" / "kafka"
     partitions: int = 4
+    replication_factor: int = 1
     worker_data: Path = ROOT / "var" / "worker"
     metrics_port: int = 9464
     connect_metrics_port: int = 9465
@@ -85,7 +87,7 @@ def _from_file(cfg: Path, s: Settings) -> Settings:
         return p if p.is_absolute() else base / p
 
     kw: dict[str, object] = {}
-    top = root.fields({"broker", "embedded", "partitions", "worker", "connectors", "taxonomy",
+    top = root.fields({"broker", "embedded", "partitions", "replication_factor", "worker", "connectors", "taxonomy",
                        "rules", "dedupe", "demo", "log", "topic_prefix"}) if root.value is not None else {}
     if top is None:
         doc.raise_if_any()
@@ -99,6 +101,8 @@ def _from_file(cfg: Path, s: Settings) -> Settings:
             kw["kafka_data"] = path(v)
     if "partitions" in top:
         kw["partitions"] = top["partitions"].int(1, 256)
+    if "replication_factor" in top:
+        kw["replication_factor"] = top["replication_factor"].int(1, 16)
     if "worker" in top and (f := top["worker"].fields({"data_dir", "metrics_port"})):
         if "data_dir" in f and (v := f["data_dir"].str()):
             kw["worker_data"] = path(v)
@@ -144,6 +148,7 @@ def _from_env(env: Mapping[str, str], s: Settings) -> Settings:
         if var in env:
             kw[attr] = env[var].strip()
     ints = {"WARWIRE_KAFKA_PORT": ("kafka_port", 1, 65535), "WARWIRE_PARTITIONS": ("partitions", 1, 256),
+            "WARWIRE_REPLICATION_FACTOR": ("replication_factor", 1, 16),
             "WARWIRE_METRICS_PORT": ("metrics_port", 0, 65535),
             "WARWIRE_CONNECT_METRICS_PORT": ("connect_metrics_port", 0, 65535),
             "WARWIRE_DEMO_PORT": ("demo_port", 1, 65535)}

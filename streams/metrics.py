@@ -32,6 +32,32 @@ class PipelineMetrics:
                                     ["stage"], registry=registry)
         self.reloads = Counter("warwire_config_reloads_total", "Taxonomy and rule reloads, by file kind and result",
                                ["kind", "result"], registry=registry)
+        self.top_stories = Leaderboard(Gauge(
+            "warwire_story_top_outlets", "The ten stories with the most outlets (rank 1 = most)",
+            ["rank", "story", "title"], registry=registry))
+        self.latest_alerts = Leaderboard(Gauge(
+            "warwire_alert_latest_timestamp_seconds", "The ten latest alerts, by when they fired",
+            ["rank", "rule", "severity", "title"], registry=registry))
         self.config_version = Gauge("warwire_config_info", "Active taxonomy and rule-set versions",
                                     ["kind", "version"], registry=registry)
 
+
+
+class Leaderboard:
+    """A gauge that shows only the current top `k` entries (e.g. stories by outlet count), so its
+    labels stay bounded: series that fall out of the top are removed."""
+
+    def __init__(self, gauge: Gauge, k: int = 10, keep: int = 1000) -> None:
+        self.gauge, self.k, self.keep = gauge, k, keep
+        self.entries: dict[str, tuple[float, tuple[str, ...]]] = {}
+
+    def update(self, key: str, value: float, labels: tuple[str, ...]) -> None:
+        self.entries[key] = (value, labels)
+        if len(self.entries) > self.keep:
+            # Forget the oldest-inserted entries beyond `keep` (dicts keep insertion order).
+            for old in list(self.entries)[: len(self.entries) - self.keep]:
+                del self.entries[old]
+        top = sorted(self.entries.items(), key=lambda kv: kv[1][0], reverse=True)[: self.k]
+        self.gauge.clear()
+        for rank, (_, (v, lab)) in enumerate(top, 1):
+            self.gauge.labels(str(rank), *lab).set(v)

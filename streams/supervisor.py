@@ -78,6 +78,7 @@ def child_env(settings: Settings, demo_url: str | None) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         "WARWIRE_BROKER": settings.bootstrap, "WARWIRE_PARTITIONS": str(settings.partitions),
+        "WARWIRE_REPLICATION_FACTOR": str(settings.replication_factor),
         "WARWIRE_WORKER_DATA": str(settings.worker_data), "WARWIRE_FEEDS": str(settings.feeds),
         "WARWIRE_TOPIC_PREFIX": settings.topic_prefix, "WARWIRE_METRICS_PORT": str(settings.metrics_port),
         "WARWIRE_CONNECT_METRICS_PORT": str(settings.connect_metrics_port),

@@ -76,7 +76,7 @@ async def ensure_topics(settings: Settings) -> dict[str, int]:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        new = [NewTopic(t, n, 1) for t, n in wanted.items() if t not in existing]
+        new = [NewTopic(t, n, settings.replication_factor) for t, n in wanted.items() if t not in existing]
         if new:
             try:
                 await admin.create_topics(new, timeout_ms=10000)

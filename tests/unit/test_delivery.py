@@ -81,3 +81,4 @@ def test_secrets_never_reach_a_log_line(caplog: pytest.LogCaptureFixture, capsys
     assert "very-secret-token" not in out.err + out.out
     assert "<secret>" in out.err
     assert rec.url is not None and rec.url.reveal() == url
+
