@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry, Histogram, PlatformCollector, ProcessCollector
 
 from alerts import delivery
 from alerts.engine import RuleSet, compile_rules
@@ -44,7 +44,7 @@ from streams.core.pipeline import analyze, decide, shard_key
 from streams.core.spec import SpecError
 from streams.core.tagging import Taxonomy, compile_taxonomy, load_taxonomy
 from streams.http import serve
-from streams.metrics import PipelineMetrics
+from streams.metrics import MsToSeconds, PipelineMetrics
 from streams.schema import (
     Alert,
     AnalyzedItem,
@@ -59,11 +59,23 @@ from streams.schema import (
 from streams.topics import BrokerProbe
 
 log = logs.get("warwire.worker")
+
+
+def faust_metrics(registry: CollectorRegistry, prefix: str = "warwire_faust") -> object:
+    """faust's Prometheus sensors, with `<prefix>_events_runtime_ms` (an abbreviated unit that
+    promtool rejects) replaced by `<prefix>_events_runtime_seconds`."""
+    m = FaustMetrics.create(registry, prefix)
+    registry.unregister(m.events_runtime_latency)
+    seconds = Histogram(f"{prefix}_events_runtime_seconds", "Time an event spent in an agent", registry=registry,
+                        buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+    return m._replace(events_runtime_latency=MsToSeconds(seconds))
+
+
 metrics = PipelineMetrics(CollectorRegistry())
 ProcessCollector(registry=metrics.registry)
 PlatformCollector(registry=metrics.registry)
 # faust's own sensors (events, consumer offsets and end offsets, commit and send latency).
-app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(metrics.registry, "warwire_faust"))
+app.monitor = PrometheusMonitor(metrics=faust_metrics(metrics.registry))
 
 
 class Config:

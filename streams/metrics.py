@@ -43,6 +43,16 @@ class PipelineMetrics:
 
 
 
+class MsToSeconds:
+    """Receives faust's event runtimes in milliseconds and records them in seconds."""
+
+    def __init__(self, histogram: Histogram) -> None:
+        self.histogram = histogram
+
+    def observe(self, ms: float) -> None:
+        self.histogram.observe(ms / 1000.0)
+
+
 class Leaderboard:
     """A gauge that shows only the current top `k` entries (e.g. stories by outlet count), so its
     labels stay bounded: series that fall out of the top are removed."""
