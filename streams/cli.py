@@ -122,6 +122,23 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from alerts import dlq
+
+    settings = _settings(args)
+    if args.action == "list":
+        lines = asyncio.run(dlq.list_dead_letters(settings))
+        for line in lines:
+            print(line)
+        print(f"{len(lines)} dead letter(s) on {settings.topic('warwire.dlq')}", file=sys.stderr)
+        return 0
+    replayed, skipped = asyncio.run(dlq.replay_deliveries(settings, dry_run=args.dry_run))
+    verb = "would replay" if args.dry_run else "replayed"
+    print(f"{verb} {replayed} failed deliver{'y' if replayed == 1 else 'ies'}; "
+          f"left {skipped} other dead letter(s) (bad input records are not replayed)")
+    return 0
+
+
 def _read_items(path: str) -> Iterator[tuple[int, object]]:
     from streams.schema import NewsItem, RecordError, decode
 
@@ -254,6 +271,14 @@ def parser() -> argparse.ArgumentParser:
     ru.add_argument("paths", nargs="+", help="rule files or directories")
     ru.add_argument("--taxonomy", help="taxonomy whose topics rules may name")
     ru.set_defaults(fn=cmd_rules)
+
+    al = sub.add_parser("alerts", help="the dead-letter topic: list it, replay failed deliveries")
+    al.add_argument("what", choices=["dlq"])
+    al.add_argument("action", choices=["list", "replay"],
+                    help="list: every dead letter with stage, source and reason; replay: publish the alerts of "
+                         "failed deliveries again (receivers that already have them are skipped)")
+    al.add_argument("--dry-run", action="store_true", help="with replay: count, do not publish")
+    al.set_defaults(fn=cmd_alerts)
 
     fe = sub.add_parser("feeds", help="check a feed list")
     fe.add_argument("action", choices=["lint"])

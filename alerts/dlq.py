@@ -1,0 +1,74 @@
+"""`warwire alerts dlq list|replay`: read the dead-letter topic; send failed deliveries again."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.config import Settings
+from streams.kafka import TrackingProducer
+from streams.schema import TOPIC_ALERTS, TOPIC_DLQ, Alert, DeadLetter, RecordError, decode
+
+
+async def read_dead_letters(settings: Settings) -> AsyncIterator[tuple[int, int, DeadLetter | None, bytes]]:
+    """Every record on the dead-letter topic, from the start to the current end."""
+    topic = settings.topic(TOPIC_DLQ)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        end = await consumer.end_offsets(parts)
+        remaining = {tp for tp in parts if end[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=2000)
+            for tp, records in batch.items():
+                for r in records:
+                    try:
+                        letter: DeadLetter | None = decode(DeadLetter, r.value)
+                    except RecordError:
+                        letter = None
+                    yield tp.partition, r.offset, letter, r.value
+                    if r.offset + 1 >= end[tp]:
+                        remaining.discard(tp)
+    finally:
+        await consumer.stop()
+
+
+async def list_dead_letters(settings: Settings) -> list[str]:
+    lines = []
+    async for partition, offset, letter, raw in read_dead_letters(settings):
+        if letter is None:
+            lines.append(f"{partition}:{offset}\t?\tunreadable dead letter ({len(raw)} bytes)")
+        else:
+            src = f"{letter.topic}[{letter.partition}]@{letter.offset}" if letter.offset >= 0 else letter.topic
+            lines.append(f"{partition}:{offset}\t{letter.stage}\t{src}\t{letter.reason}")
+    return lines
+
+
+async def replay_deliveries(settings: Settings, dry_run: bool = False) -> tuple[int, int]:
+    """Publish the alerts of failed deliveries to the alerts topic again. Receivers that already
+    have an alert are skipped by the worker's delivered ledger. Returns (replayed, skipped)."""
+    replayed, skipped = 0, 0
+    producer = TrackingProducer(bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        async for _, _, letter, _ in read_dead_letters(settings):
+            if letter is None or letter.stage != "deliver":
+                skipped += 1
+                continue
+            try:
+                alert = decode(Alert, letter.value.encode())
+            except RecordError:
+                skipped += 1
+                continue
+            if not dry_run:
+                await producer.send_and_wait(settings.topic(TOPIC_ALERTS), key=alert.id.encode(),
+                                             value=letter.value.encode())
+            replayed += 1
+    finally:
+        await producer.stop()
+    return replayed, skipped
