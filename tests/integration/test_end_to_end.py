@@ -83,3 +83,6 @@ def test_welt_item_reaches_webhook_once_with_three_topics(httpserver: HTTPServer
                                'reason="throttle",rule="tracked-topics"') >= 1, 30,
                what="the duplicate's alert to be throttled")
     assert len(received) == 1, [r.get_data()[:200] for r in received]
+    logs = worker.output()
+    assert "alert_fired" in logs and "delivered" in logs  # the log is there, and JSON lines
+    assert httpserver.url_for("/hook") not in logs and "/hook" not in logs and SECRET not in logs
