@@ -5,9 +5,11 @@
                  ├─ warwire connect       feed connectors → warwire.raw, /metrics
                  └─ demo feed server      in this process, with --demo
 
-SIGINT or SIGTERM stops the children in reverse order (connectors, worker, broker), each with a
-grace period and then SIGKILL. Children also get SIGTERM from the kernel if this process dies
-without cleaning up (PR_SET_PDEATHSIG), so nothing is left behind.
+SIGINT or SIGTERM (to this process, or Ctrl-C to the whole terminal group) stops the children in
+reverse order (connectors, worker, broker), each with a grace period and then SIGKILL. Children
+run in their own sessions so that only this process receives the terminal's signals, and they get
+SIGTERM from the kernel if this process dies without cleaning up (PR_SET_PDEATHSIG), so nothing is
+left behind.
 """
 
 from __future__ import annotations
@@ -60,7 +62,10 @@ class Child:
 
 
 async def _spawn(name: str, argv: list[str], env: dict[str, str], grace_s: float) -> Child:
-    proc = await asyncio.create_subprocess_exec(*argv, env=env, preexec_fn=_die_with_parent)
+    # Each child gets its own session, so a terminal's Ctrl-C reaches only this process, which
+    # then stops the children in order (the broker last, after the worker has committed).
+    proc = await asyncio.create_subprocess_exec(*argv, env=env, preexec_fn=_die_with_parent,
+                                                start_new_session=True)
     log.info("child_started", child=name, pid=proc.pid)
     return Child(name, proc, grace_s)
 

@@ -44,7 +44,7 @@ fetch() {
   Or point warwire at a broker you already run: WARWIRE_BROKER=host:9092 warwire run"
     echo "kafka.sh: fetching Apache Kafka $kafka_version from Maven Central into $libs" >&2
     rm -rf "$libs.tmp" && mkdir -p "$libs.tmp"
-    mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
+    mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
         -DincludeScope=runtime -DoutputDirectory="$libs.tmp" >&2 \
         || die "mvn could not resolve Apache Kafka $kafka_version (see the Maven output above)"
     rm -rf "$libs" && mv "$libs.tmp" "$libs" && touch "$libs/.complete"
