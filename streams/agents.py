@@ -300,6 +300,16 @@ async def retry(stream: Any) -> None:
         await _guarded("retry", event, _retry)
 
 
+@app.task
+async def close_http_on_stop() -> None:
+    """Waits until the worker stops, then closes the delivery HTTP session."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        if _session is not None and not _session.closed:
+            await _session.close()
+
+
 @app.timer(interval=2.0)
 async def reload_config() -> None:
     config.reload_if_changed()
