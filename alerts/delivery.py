@@ -143,3 +143,23 @@ async def send(session: aiohttp.ClientSession, receiver: Receiver, alert: Alert)
             return classify(resp.status, resp.headers, None, time.time())
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         return classify(None, {}, type(exc).__name__, time.time())
+
+
+# Ledger states of one (alert, receiver) delivery, in the worker's `delivered` table.
+SENDING = b"sending"      # durably written just before the POST
+DELIVERED = b"delivered"  # the receiver answered 2xx
+RETRYING = b"retrying"    # the last attempt failed and another is scheduled
+FAILED = b"failed"        # dead-lettered
+AMBIGUOUS = b"ambiguous"  # the worker died during a POST to a receiver that cannot dedupe
+
+
+def on_ledger(state: bytes | None, receiver_type: str) -> str:
+    """What to do with a delivery task given its ledger state: "attempt", "skip" (already
+    delivered, or left alone after an ambiguous POST) or "ambiguous" (a POST was under way when a
+    worker died: re-send only to webhooks, whose Idempotency-Key lets the receiver drop the copy).
+    A failed (dead-lettered) delivery is attempted again when its alert is replayed."""
+    if state in (DELIVERED, AMBIGUOUS):
+        return "skip"
+    if state == SENDING:
+        return "attempt" if receiver_type == "webhook" else "ambiguous"
+    return "attempt"

@@ -1,10 +1,8 @@
 """The worker's agents: thin shells that move records and state; every decision is in core code.
 
-  warwire.raw ──analyze──▶ warwire.analyzed ──decide──▶ warwire.alerts ──deliver──▶ receivers
+  warwire.raw ──analyze──▶ warwire.analyzed ──decide──▶ warwire.alerts ──(alerts/agent.py)
   (by item id:  tag,        (by language: dedupe,
    fingerprint)              stories, rules)
-                                  │ retryable failure        ▲
-                                  └──▶ warwire.alerts.retry ─┘ (retry agent, when due)
   anything that cannot be processed ──▶ warwire.dlq (with the reason)
 
 No exception escapes an agent: faust would ack the message and lose it (shared FAUST-NOTES.md).
@@ -19,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from prometheus_client import CollectorRegistry, Histogram, PlatformCollector, ProcessCollector
 
@@ -32,10 +29,8 @@ from streams.app import (
     analyzed_topic,
     app,
     dedupe_index,
-    delivered,
     dlq_topic,
     raw_topic,
-    retry_topic,
     settings,
     stories,
     throttle,
@@ -46,10 +41,8 @@ from streams.core.tagging import Taxonomy, compile_taxonomy, load_taxonomy
 from streams.http import serve
 from streams.metrics import MsToSeconds, PipelineMetrics
 from streams.schema import (
-    Alert,
     AnalyzedItem,
     DeadLetter,
-    DeliveryTask,
     NewsItem,
     RecordError,
     decode,
@@ -136,16 +129,6 @@ class Config:
 
 
 config = Config()
-_session: aiohttp.ClientSession | None = None
-
-
-def _http() -> aiohttp.ClientSession:
-    global _session
-    if _session is None or _session.closed:
-        _session = aiohttp.ClientSession()
-    return _session
-
-
 async def _dead_letter(stage: str, event: Any, reason: str) -> None:
     msg = event.message
     value = msg.value if isinstance(msg.value, bytes) else b""
@@ -223,59 +206,6 @@ async def _decide(event: Any) -> None:
         await fut  # the alert is on the broker before this item's offset can be committed
 
 
-async def _deliver_one(alert: Alert, receiver: str, attempt: int) -> None:
-    key = delivery.idempotency_key(alert.id, receiver).encode()
-    if delivered.get(key) is not None:
-        metrics.suppressed.labels(alert.rule, "already_delivered").inc()
-        return
-    rec = config.receivers.get(receiver) or delivery.Receiver(receiver, "console")
-    outcome = await delivery.send(_http(), rec, alert)
-    metrics.deliveries.labels(receiver, "ok" if outcome.ok else ("retry" if outcome.retryable else "failed")).inc()
-    if outcome.ok:
-        delivered[key] = repr(time.time()).encode()
-        metrics.delivery_latency.labels(receiver).observe(max(0.0, time.time() - alert.fired_at.timestamp()))
-        log.info("delivered", receiver=receiver, alert=alert.id, rule=alert.rule, attempt=attempt)
-        return
-    if outcome.retryable and attempt < delivery.MAX_ATTEMPTS:
-        wait = delivery.backoff_s(attempt, outcome.retry_after_s)
-        task = DeliveryTask(alert=alert, receiver=receiver, attempt=attempt + 1,
-                            not_before=time.time() + wait, last_error=outcome.reason)
-        log.warning("delivery_retry", receiver=receiver, alert=alert.id, attempt=attempt,
-                    reason=outcome.reason, retry_in_s=round(wait, 2))
-        fut = await retry_topic.send(key=alert.id.encode(), value=encode(task))
-        await fut
-        return
-    letter = DeadLetter(reason=f"delivery to {receiver} failed after {attempt} attempt(s): {outcome.reason}",
-                        stage="deliver", topic=alerts_topic.get_topic_name(), value=encode(alert).decode(), at=utcnow())
-    metrics.dead_letters.labels("deliver").inc()
-    log.error("delivery_dead_lettered", receiver=receiver, alert=alert.id, reason=outcome.reason)
-    fut = await dlq_topic.send(key=alert.id.encode(), value=encode(letter))
-    await fut
-
-
-async def _deliver(event: Any) -> None:
-    alert = decode(Alert, event.value)
-    await asyncio.gather(*(_deliver_one(alert, r, 1) for r in alert.receivers))
-
-
-# A delay-topic consumer waits for due tasks, never longer than this per wait, so a rebalance
-# is never held up by a long sleep: tasks not yet due are put back on the topic.
-MAX_RETRY_WAIT_S = 2.0
-
-
-async def _retry(event: Any) -> None:
-    task = decode(DeliveryTask, event.value)
-    wait = task.not_before - time.time()
-    if wait > MAX_RETRY_WAIT_S:
-        await asyncio.sleep(MAX_RETRY_WAIT_S)
-        fut = await retry_topic.send(key=event.message.key, value=event.value)
-        await fut
-        return
-    if wait > 0:
-        await asyncio.sleep(wait)
-    await _deliver_one(task.alert, task.receiver, task.attempt)
-
-
 @app.agent(raw_topic, concurrency=1)
 async def analyze_items(stream: Any) -> None:
     async for event in stream.events():
@@ -286,28 +216,6 @@ async def analyze_items(stream: Any) -> None:
 async def decide_items(stream: Any) -> None:
     async for event in stream.events():
         await _guarded("decide", event, _decide)
-
-
-@app.agent(alerts_topic, concurrency=1)
-async def deliver(stream: Any) -> None:
-    async for event in stream.events():
-        await _guarded("deliver", event, _deliver)
-
-
-@app.agent(retry_topic, concurrency=1)
-async def retry(stream: Any) -> None:
-    async for event in stream.events():
-        await _guarded("retry", event, _retry)
-
-
-@app.task
-async def close_http_on_stop() -> None:
-    """Waits until the worker stops, then closes the delivery HTTP session."""
-    try:
-        await asyncio.Event().wait()
-    finally:
-        if _session is not None and not _session.closed:
-            await _session.close()
 
 
 @app.timer(interval=2.0)

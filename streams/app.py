@@ -76,7 +76,8 @@ analyzed_topic = app.topic(settings.topic("warwire.analyzed"), key_type=bytes, v
                            key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
 alerts_topic = app.topic(settings.topic("warwire.alerts"), key_type=bytes, value_type=bytes,
                          key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-retry_topic = app.topic(settings.topic("warwire.alerts.retry"), key_type=bytes, value_type=bytes,
+# Delivery tasks, one per alert and receiver, read by one lane agent per receiver (alerts/agent.py).
+deliveries_topic = app.topic(settings.topic("warwire.deliveries"), key_type=bytes, value_type=bytes,
                         key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
 dlq_topic = app.topic(settings.topic("warwire.dlq"), key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw", partitions=1)
@@ -91,4 +92,4 @@ def _table(name: str, help: str) -> Any:
 dedupe_index = _table("dedupe-index", "fingerprint key -> recent items seen under it")
 stories = _table("stories", "story id -> first item, start, outlets")
 throttle = _table("throttle", "rule|key -> when it last fired")
-delivered = _table("delivered", "alert id:receiver -> when it was delivered")
+delivered = _table("delivered", "alert id:receiver -> delivery state (alerts.delivery ledger states)")

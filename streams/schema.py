@@ -20,7 +20,7 @@ SCHEMA_VERSION = 1
 TOPIC_RAW = "warwire.raw"
 TOPIC_ANALYZED = "warwire.analyzed"
 TOPIC_ALERTS = "warwire.alerts"
-TOPIC_ALERTS_RETRY = "warwire.alerts.retry"
+TOPIC_DELIVERIES = "warwire.deliveries"
 TOPIC_DLQ = "warwire.dlq"
 TOPIC_FEED_HEALTH = "warwire.feed-health"
 
@@ -127,7 +127,8 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DeliveryTask(msgspec.Struct, frozen=True, kw_only=True):
-    """One alert still owed to one receiver, on the retry topic: attempt count and when it is due."""
+    """One alert owed to one receiver, on the deliveries topic (in the receiver's own partition):
+    the attempt it is on and when that attempt is due."""
 
     alert: Alert
     receiver: str

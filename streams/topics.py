@@ -16,8 +16,8 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 from streams.config import Settings
 from streams.schema import (
     TOPIC_ALERTS,
-    TOPIC_ALERTS_RETRY,
     TOPIC_ANALYZED,
+    TOPIC_DELIVERIES,
     TOPIC_DLQ,
     TOPIC_FEED_HEALTH,
     TOPIC_RAW,
@@ -31,7 +31,7 @@ class BrokerUnavailable(RuntimeError):
 def pipeline_topics(settings: Settings) -> dict[str, int]:
     p = settings.partitions
     return {settings.topic(TOPIC_RAW): p, settings.topic(TOPIC_ANALYZED): p, settings.topic(TOPIC_ALERTS): p,
-            settings.topic(TOPIC_ALERTS_RETRY): p, settings.topic(TOPIC_DLQ): 1,
+            settings.topic(TOPIC_DELIVERIES): p, settings.topic(TOPIC_DLQ): 1,
             settings.topic(TOPIC_FEED_HEALTH): 1}
 
 

@@ -82,3 +82,14 @@ def test_secrets_never_reach_a_log_line(caplog: pytest.LogCaptureFixture, capsys
     assert "<secret>" in out.err
     assert rec.url is not None and rec.url.reveal() == url
 
+
+
+@pytest.mark.parametrize(("state", "receiver_type", "action"), [
+    (None, "slack", "attempt"), (delivery.RETRYING, "webhook", "attempt"), (delivery.FAILED, "slack", "attempt"),
+    (delivery.DELIVERED, "webhook", "skip"), (delivery.AMBIGUOUS, "slack", "skip"),
+    (delivery.SENDING, "webhook", "attempt"), (delivery.SENDING, "slack", "ambiguous"),
+    (delivery.SENDING, "console", "ambiguous"),
+])
+def test_ledger_decides_what_a_worker_does_with_a_task_it_reads_again(state, receiver_type, action) -> None:  # type: ignore[no-untyped-def]
+    assert delivery.on_ledger(state, receiver_type) == action
+
