@@ -96,36 +96,34 @@ class Config:
         return {f: f.stat().st_mtime for f in files if f.exists()}
 
     def reload_if_changed(self) -> None:
+        """Reload the taxonomy and the rules when a file changed. Each is replaced only by a
+        version that loads; a broken edit is logged, counted, and the active version stays."""
         now = self._stat()
         if now == self._mtimes:
             return
         self._mtimes = now
-        try:
-            tax = compile_taxonomy(load_taxonomy(settings.taxonomy))
-        except SpecError as exc:
-            metrics.reloads.labels("taxonomy", "error").inc()
-            log.error("taxonomy_reload_rejected", errors=[str(i) for i in exc.issues],
-                      active_version=self.taxonomy.version)
-            return
-        if tax.version != self.taxonomy.version:
-            metrics.config_version.labels("taxonomy", self.taxonomy.version).set(0)
+        tax = self._reload("taxonomy", lambda: compile_taxonomy(load_taxonomy(settings.taxonomy)),
+                           self.taxonomy.version)
+        if tax is not None:
             self.taxonomy = tax
-            metrics.config_version.labels("taxonomy", tax.version).set(1)
-            metrics.reloads.labels("taxonomy", "ok").inc()
-            log.info("taxonomy_reloaded", version=tax.version)
-        try:
-            rules = self._load_rules()
-        except SpecError as exc:
-            metrics.reloads.labels("rules", "error").inc()
-            log.error("rules_reload_rejected", errors=[str(i) for i in exc.issues],
-                      active_version=self.rules.version)
-            return
-        if rules.version != self.rules.version:
-            metrics.config_version.labels("rules", self.rules.version).set(0)
+        rules = self._reload("rules", self._load_rules, self.rules.version)
+        if rules is not None:
             self.rules = rules
-            metrics.config_version.labels("rules", rules.version).set(1)
-            metrics.reloads.labels("rules", "ok").inc()
-            log.info("rules_reloaded", version=rules.version, rules=len(rules.rules))
+
+    def _reload(self, kind: str, load: Callable[[], Any], active: str) -> Any:
+        try:
+            new = load()
+        except SpecError as exc:
+            metrics.reloads.labels(kind, "error").inc()
+            log.error(f"{kind}_reload_rejected", errors=[str(i) for i in exc.issues], active_version=active)
+            return None
+        if new.version == active:
+            return None
+        metrics.config_version.labels(kind, active).set(0)
+        metrics.config_version.labels(kind, new.version).set(1)
+        metrics.reloads.labels(kind, "ok").inc()
+        log.info(f"{kind}_reloaded", version=new.version)
+        return new
 
 
 config = Config()

@@ -203,12 +203,17 @@ def cmd_rules(args: argparse.Namespace) -> int:
         try:
             spec = load_rules(args.paths, topics)
         except SpecError as exc:
-            print(exc, file=sys.stderr)
-            print(f"{len(exc.issues)} error(s)", file=sys.stderr)
-            return 1
+            return _report(exc)
         print(f"ok: {len(spec.rules)} rule(s), {len(spec.receivers)} receiver(s), version {spec.version}")
         return 0
     return 2
+
+
+def _report(exc: SpecError) -> int:
+    """Print every error of a file, then their count; the exit code of a failed lint."""
+    print(exc, file=sys.stderr)
+    print(f"{len(exc.issues)} error(s)", file=sys.stderr)
+    return 1
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:
@@ -219,9 +224,7 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     try:
         feeds = load_feeds(path, {"demo": "http://127.0.0.1:8765"})
     except SpecError as exc:
-        print(exc, file=sys.stderr)
-        print(f"{len(exc.issues)} error(s)", file=sys.stderr)
-        return 1
+        return _report(exc)
     print(f"ok: {len(feeds)} feed(s) in {path}")
     return 0
 
