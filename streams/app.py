@@ -15,6 +15,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.config import Settings, load_settings
 from streams.kafka import TrackingProducer
+from streams.schema import APP_ID, TABLES, changelog_topic
 
 
 class IdempotentProducer(faust_aiokafka.Producer):
@@ -45,7 +46,7 @@ def create_app(settings: Settings) -> WarwireApp:
     worker_id = os.environ.get("WARWIRE_WORKER_ID", "0")
     datadir = settings.worker_data / f"worker-{worker_id}"
     return WarwireApp(
-        settings.topic("warwire"),
+        settings.topic(APP_ID),
         broker=",".join(f"kafka://{h}" for h in settings.bootstrap.split(",")),
         store="rocksdb://",
         datadir=str(datadir),
@@ -89,7 +90,12 @@ def _table(name: str, help: str) -> Any:
                      partitions=settings.partitions, help=help)
 
 
-dedupe_index = _table("dedupe-index", "fingerprint key -> recent items seen under it")
-stories = _table("stories", "story id -> first item, start, outlets")
-throttle = _table("throttle", "rule|key -> when it last fired")
-delivered = _table("delivered", "alert id:receiver -> delivery state (alerts.delivery ledger states)")
+dedupe_index, stories, throttle, delivered = (
+    _table(TABLES[0], "fingerprint key -> recent items seen under it"),
+    _table(TABLES[1], "story id -> first item, start, outlets"),
+    _table(TABLES[2], "rule|key -> when it last fired"),
+    _table(TABLES[3], "alert id:receiver -> delivery state (alerts.delivery ledger states)"),
+)
+# streams/topics.py creates these changelogs before faust starts; the names must agree.
+assert all(t._changelog_topic_name() == changelog_topic(app.conf.id, t.name)
+           for t in (dedupe_index, stories, throttle, delivered))

@@ -15,17 +15,25 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 
 from streams.config import Settings
 from streams.schema import (
+    APP_ID,
+    TABLES,
     TOPIC_ALERTS,
     TOPIC_ANALYZED,
     TOPIC_DELIVERIES,
     TOPIC_DLQ,
     TOPIC_FEED_HEALTH,
     TOPIC_RAW,
+    changelog_topic,
 )
 
 
 class BrokerUnavailable(RuntimeError):
     """No broker answered with metadata in time."""
+
+
+def changelog_topics(settings: Settings) -> dict[str, int]:
+    app_id = settings.topic(APP_ID)
+    return {changelog_topic(app_id, t): settings.partitions for t in TABLES}
 
 
 def pipeline_topics(settings: Settings) -> dict[str, int]:
@@ -70,13 +78,17 @@ async def _wait(bootstrap: str, deadline: float, timeout_s: float) -> None:
 
 
 async def ensure_topics(settings: Settings) -> dict[str, int]:
-    """Create missing pipeline topics; check existing ones have the expected partition count."""
-    wanted = pipeline_topics(settings)
+    """Create missing pipeline and changelog topics; check existing ones have the expected
+    partition count, and wait until the broker shows every one of them."""
+    changelogs = changelog_topics(settings)
+    wanted = {**pipeline_topics(settings), **changelogs}
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=10000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        new = [NewTopic(t, n, settings.replication_factor) for t, n in wanted.items() if t not in existing]
+        new = [NewTopic(t, n, settings.replication_factor,
+                        topic_configs={"cleanup.policy": "compact"} if t in changelogs else {})
+               for t, n in wanted.items() if t not in existing]
         if new:
             try:
                 await admin.create_topics(new, timeout_ms=10000)
@@ -99,7 +111,7 @@ async def ensure_topics(settings: Settings) -> dict[str, int]:
             lines = ", ".join(f"{t} has {a} partitions, expected {n}" for t, (a, n) in wrong.items())
             raise RuntimeError(f"topic partition counts do not match the configuration: {lines}; "
                                "set partitions in config/warwire.yaml to match, or recreate the topics")
-        return actual
+        return {t: actual[t] for t in pipeline_topics(settings)}
     except KafkaConnectionError as exc:
         raise BrokerUnavailable(str(exc)) from exc
     finally:
