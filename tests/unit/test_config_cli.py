@@ -78,3 +78,20 @@ def test_rules_lint_exit_codes() -> None:
     bad = warwire("rules", "lint", "tests/data/rules/three-mistakes.yaml")
     assert bad.returncode == 1
     assert bad.stderr.count("three-mistakes.yaml:") == 3 and "3 error(s)" in bad.stderr
+
+
+def test_rules_backtest_says_which_alerts_fire_when_and_why() -> None:
+    lines = [
+        '{"id":"1","title":"Germany sends more air defence systems","lang":"en","source":"A","published":"2023-09-28T10:00:00Z"}',
+        '{"id":"2","title":"Germany sends more air defence systems","lang":"en","source":"B","published":"2023-09-28T10:05:00Z"}',
+        '{"id":"3","title":"Oil prices steady","lang":"en","published":"2023-09-28T11:00:00Z"}',
+    ]
+    res = warwire("rules", "test", "rules", "--items", "-", stdin="\n".join(lines) + "\n")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout.splitlines()
+    assert out[0] == "2023-09-28 10:00:00Z  tracked-topics [warning]  Germany sends more air defence systems"
+    assert "why: topics air-defence; terms air defence" in out[1]
+    assert "  tracked-topics: 1 alert(s), 1 throttled" in out and "  wide-coverage: 0 alert(s), 0 throttled" in out
+    js = warwire("rules", "test", "rules", "--items", "-", "--json", stdin="\n".join(lines) + "\n")
+    rows = [json.loads(x) for x in js.stdout.splitlines()]
+    assert [(r["rule"], r["item"], r["at"]) for r in rows] == [("tracked-topics", "1", "2023-09-28T10:00:00+00:00")]

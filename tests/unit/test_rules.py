@@ -84,3 +84,20 @@ def test_should_notify(last: float | None, now: float, realert: float, expected:
 
 def test_alert_id_is_stable_for_rule_key_and_item() -> None:
     assert alert_id("r", "s-1", "i1") == alert_id("r", "s-1", "i1") != alert_id("r", "s-1", "i2")
+
+
+def test_published_json_schema_accepts_the_shipped_rules_and_rejects_a_typo() -> None:
+    import json
+
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    schema = json.loads((ROOT / "docs" / "rules.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    shipped = YAML(typ="safe").load((ROOT / "rules" / "alerts.yaml").read_text())
+    assert list(validator.iter_errors(shipped)) == []
+    typo = YAML(typ="safe").load((ROOT / "tests" / "data" / "rules" / "three-mistakes.yaml").read_text())
+    messages = sorted(e.message for e in validator.iter_errors(typo))
+    assert any("'keywrds' was unexpected" in m for m in messages), messages
+    assert any("'soon' does not match" in m for m in messages), messages
