@@ -14,9 +14,29 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from alerts.model import ReceiverSpec, RuleSetSpec, RuleSpec
+from alerts.query import Fields, item_fields
+from alerts.query import parse as parse_query
 from streams.schema import Alert, TaggedItem
 
 Predicate = Callable[[TaggedItem], bool]
+
+
+class _Words:
+    """An item's normalised words, computed once per item for all rules that ask."""
+
+    __slots__ = ("item", "fields")
+
+    def __init__(self) -> None:
+        self.item: object = None
+        self.fields: Fields = {}
+
+    def of(self, tagged: TaggedItem) -> Fields:
+        if self.item is not tagged.item:
+            self.item, self.fields = tagged.item, item_fields(tagged.item.title, tagged.item.summary)
+        return self.fields
+
+
+_words = _Words()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +77,12 @@ def _predicate(spec: RuleSpec) -> Predicate:
     if spec.sources:
         sources = frozenset(spec.sources)
         checks.append(lambda t: t.item.source in sources)
+    if spec.labels:
+        wanted = dict(spec.labels)
+        checks.append(lambda t: all(t.item.labels.get(k) == v for k, v in wanted.items()))
+    if spec.query:
+        query = parse_query(spec.query)
+        checks.append(lambda t: query(_words.of(t)))
     if spec.min_outlets > 1:
         n = spec.min_outlets
         checks.append(lambda t: t.outlets >= n)

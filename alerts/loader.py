@@ -18,10 +18,12 @@ from alerts.model import (
     RuleSetSpec,
     RuleSpec,
 )
+from alerts.query import QueryError
+from alerts.query import parse as parse_query
 from streams.core.spec import Doc, Node, SpecError, SpecIssue, load_yaml
 
 _RULE_KEYS = {
-    "name", "type", "severity", "topics", "all_topics", "languages", "sources", "min_outlets",
+    "name", "type", "severity", "topics", "all_topics", "languages", "sources", "labels", "query", "min_outlets",
     "realert", "key", "receivers", "description",
 }
 _RECEIVER_KEYS = {"type", "url_env", "secret_env"}
@@ -124,6 +126,14 @@ def _rule(node: Node, doc: Doc, refs: list[tuple[Node, str]]) -> RuleSpec | None
         kw["languages"] = tuple(f["languages"].strings())
     if "sources" in f:
         kw["sources"] = tuple(f["sources"].strings())
+    if "labels" in f:
+        kw["labels"] = {k: s for k, v in f["labels"].items() if (s := v.str()) is not None}
+    if "query" in f and (q := f["query"].str()) is not None:
+        try:
+            parse_query(q)
+            kw["query"] = q
+        except QueryError as exc:
+            f["query"].error(str(exc))
     if "min_outlets" in f:
         kw["min_outlets"] = f["min_outlets"].int(lo=1, hi=1000)
     if "realert" in f:

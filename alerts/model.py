@@ -31,6 +31,8 @@ class RuleSpec:
     topics_all: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    query: str = ""
     min_outlets: int = 1
     realert_s: float = 86400.0
     key: str = "story"

@@ -101,3 +101,24 @@ def test_published_json_schema_accepts_the_shipped_rules_and_rejects_a_typo() ->
     messages = sorted(e.message for e in validator.iter_errors(typo))
     assert any("'keywrds' was unexpected" in m for m in messages), messages
     assert any("'soon' does not match" in m for m in messages), messages
+
+
+def test_query_and_label_conditions(tmp_path: Path) -> None:
+    path = write(tmp_path, "rules:\n  - name: q\n    type: match\n"
+                           "    query: 'patriot NEAR/3 battery AND NOT title:\"New England\"'\n"
+                           "    labels: {country: ua}\n")
+    rules = compile_rules(load_rules([path], TOPICS))
+
+    def item(title: str, country: str) -> TaggedItem:
+        return TaggedItem(item=NewsItem(id="i", title=title, lang="en", labels={"country": country}), story="s")
+
+    assert [f.rule.name for f in evaluate(rules, item("Second Patriot missile battery arrives", "ua"))] == ["q"]
+    assert evaluate(rules, item("Second Patriot missile battery arrives", "de")) == []
+    assert evaluate(rules, item("New England Patriot battery of tests", "ua")) == []
+
+
+def test_bad_query_is_reported_with_its_place(tmp_path: Path) -> None:
+    path = write(tmp_path, "rules:\n  - name: q\n    type: match\n    query: '(patriot OR battery'\n")
+    with pytest.raises(SpecError) as err:
+        load_rules([path], TOPICS)
+    assert str(err.value) == f"{path}:4: rules[0].query: missing ')' at column 20"
