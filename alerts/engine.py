@@ -99,8 +99,12 @@ def compile_rules(spec: RuleSetSpec, configured: Mapping[str, bool] | None = Non
     return RuleSet(tuple(rules), dict(spec.receivers), spec.version)
 
 
+STORY_LEVEL = frozenset({"coverage"})
+
+
 def evaluate(ruleset: RuleSet, tagged: TaggedItem) -> list[Firing]:
-    """The rules this item satisfies, each with its throttle key."""
+    """The rules this item satisfies, each with its throttle key; story-level rules (coverage)
+    first, so that their alerts can inhibit the same story's per-item alerts."""
     out: list[Firing] = []
     for rule in ruleset.rules:
         if not rule.predicate(tagged):
@@ -109,7 +113,21 @@ def evaluate(ruleset: RuleSet, tagged: TaggedItem) -> list[Firing]:
             continue  # a story's first item cannot have reached several outlets yet
         key = tagged.story if rule.spec.key == "story" else tagged.item.id
         out.append(Firing(rule, key))
-    return out
+    return sorted(out, key=lambda f: f.rule.spec.type not in STORY_LEVEL)
+
+
+def inhibited_by(firing: Firing, ruleset: RuleSet, story: str, last_fired: Callable[[str], float | None],
+                 now: float) -> str | None:
+    """The story-level rule whose alert for this story, still within its realert window,
+    inhibits this per-item alert; None when nothing does."""
+    if firing.rule.spec.type in STORY_LEVEL:
+        return None
+    for rule in ruleset.rules:
+        if rule.spec.type in STORY_LEVEL:
+            fired = last_fired(f"{rule.name}|{story}")
+            if fired is not None and now - fired < rule.spec.realert_s:
+                return rule.name
+    return None
 
 
 def should_notify(last_sent: float | None, now: float, realert_s: float) -> bool:

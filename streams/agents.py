@@ -20,9 +20,10 @@ from typing import Any
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from prometheus_client import CollectorRegistry, Histogram, PlatformCollector, ProcessCollector
 
-from alerts import delivery
+from alerts import delivery, silence_store
 from alerts.engine import RuleSet, compile_rules
 from alerts.loader import load_rules, rule_files
+from alerts.silences import Silence
 from streams import logs
 from streams.app import (
     alerts_topic,
@@ -79,6 +80,7 @@ class Config:
         self.receivers = delivery.resolve_receivers({})
         self.rules: RuleSet = self._load_rules()
         self._mtimes = self._stat()
+        self.silences: list[Silence] = []
         metrics.config_version.labels("taxonomy", self.taxonomy.version).set(1)
         metrics.config_version.labels("rules", self.rules.version).set(1)
 
@@ -176,7 +178,7 @@ async def _decide(event: Any) -> None:
                  index_get=lambda k: dedupe_index.get(k.encode()),
                  story_get=lambda k: stories.get(k.encode()),
                  throttle_get=lambda k: _float(throttle.get(k.encode())), now=now,
-                 horizon_s=settings.horizon_s)
+                 horizon_s=settings.horizon_s, silences=config.silences)
     metrics.stage_seconds.labels("decide").observe(time.perf_counter() - t0)
     for k, v in res.index_writes.items():
         dedupe_index[k.encode()] = v
@@ -214,6 +216,27 @@ async def analyze_items(stream: Any) -> None:
 async def decide_items(stream: Any) -> None:
     async for event in stream.events():
         await _guarded("decide", event, _decide)
+
+
+def _set_silences(current: dict[str, Silence]) -> None:
+    now = time.time()
+    config.silences = [s for s in current.values() if s.ends_at > now]
+    active = sum(s.active(now) for s in config.silences)
+    metrics.silences_active.set(active)
+    log.info("silences_updated", active=active)
+
+
+@app.task
+async def follow_silences() -> None:
+    """Every worker keeps all silences (warwire.silences, one compacted partition) in memory."""
+    while True:
+        try:
+            await silence_store.follow(settings, _set_silences)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - keep following; the last known silences stay active
+            log.exception("silences_follow_failed")
+            await asyncio.sleep(5)
 
 
 @app.timer(interval=2.0)

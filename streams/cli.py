@@ -139,6 +139,44 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_silence(args: argparse.Namespace) -> int:
+    from alerts import silence_store
+    from alerts.silences import expired, new_silence
+    from streams.core.spec import parse_duration
+
+    settings = _settings(args)
+    now = time.time()
+    if args.action == "add":
+        duration = parse_duration(args.duration or "")
+        if duration is None:
+            print(f"warwire silence add: --for needs a duration such as 30m, 2h or 1d, got {args.duration!r}",
+                  file=sys.stderr)
+            return 2
+        try:
+            s = new_silence(now, duration, rule=args.rule, topic=args.topic, source=args.source,
+                            comment=args.comment or "", created_by=os.environ.get("USER", ""))
+        except ValueError as exc:
+            print(f"warwire silence add: {exc}", file=sys.stderr)
+            return 2
+        asyncio.run(silence_store.put(settings, s))
+        print(s.id)
+        return 0
+    current = asyncio.run(silence_store.read_all(settings))
+    if args.action == "list":
+        shown = [s for s in current.values() if args.all or s.ends_at > now]
+        for s in sorted(shown, key=lambda s: s.starts_at):
+            state = "active" if s.active(now) else ("expired" if s.ends_at <= now else "pending")
+            ends = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s.ends_at))
+            print(f"{s.id}\t{state}\tuntil {ends}\t{s.describe()}\t{s.comment}")
+        return 0
+    if args.id not in current:
+        print(f"warwire silence expire: no silence {args.id!r}", file=sys.stderr)
+        return 1
+    asyncio.run(silence_store.put(settings, expired(current[args.id], now)))
+    print(f"expired {args.id}")
+    return 0
+
+
 def _read_items(path: str) -> Iterator[tuple[int, object]]:
     from streams.schema import NewsItem, RecordError, decode
 
@@ -342,6 +380,17 @@ def parser() -> argparse.ArgumentParser:
                          "failed deliveries again (receivers that already have them are skipped)")
     al.add_argument("--dry-run", action="store_true", help="with replay: count, do not publish")
     al.set_defaults(fn=cmd_alerts)
+
+    si = sub.add_parser("silence", help="mute alerts for a while, by rule, topic or source (kept in Kafka)")
+    si.add_argument("action", choices=["add", "list", "expire"])
+    si.add_argument("id", nargs="?", help="with expire: the silence id")
+    si.add_argument("--rule", help="with add: only this rule's alerts")
+    si.add_argument("--topic", help="with add: only alerts carrying this topic")
+    si.add_argument("--source", help="with add: only alerts from this source")
+    si.add_argument("--for", dest="duration", metavar="DURATION", help="with add: how long, e.g. 30m, 2h, 1d")
+    si.add_argument("--comment", help="with add: why (shown by list)")
+    si.add_argument("--all", action="store_true", help="with list: include expired silences")
+    si.set_defaults(fn=cmd_silence)
 
     fe = sub.add_parser("feeds", help="check a feed list")
     fe.add_argument("action", choices=["lint"])

@@ -32,6 +32,7 @@ class PipelineMetrics:
                                     ["stage"], registry=registry)
         self.reloads = Counter("warwire_config_reloads_total", "Taxonomy and rule reloads, by file kind and result",
                                ["kind", "result"], registry=registry)
+        self.silences_active = Gauge("warwire_alerts_silences_active", "Silences in force now", registry=registry)
         self.top_stories = Leaderboard(Gauge(
             "warwire_story_top_outlets", "The ten stories with the most outlets (rank 1 = most)",
             ["rank", "story", "title"], registry=registry))

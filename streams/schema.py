@@ -23,6 +23,7 @@ TOPIC_ALERTS = "warwire.alerts"
 TOPIC_DELIVERIES = "warwire.deliveries"
 TOPIC_DLQ = "warwire.dlq"
 TOPIC_FEED_HEALTH = "warwire.feed-health"
+TOPIC_SILENCES = "warwire.silences"
 APP_ID = "warwire"  # the faust app id: consumer group, and prefix of the table changelog topics
 # The worker's tables. warwire creates their changelog topics itself (compacted, with the source
 # topics' partition count) before faust starts, so faust never meets a changelog it cannot see yet.

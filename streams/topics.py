@@ -23,6 +23,7 @@ from streams.schema import (
     TOPIC_DLQ,
     TOPIC_FEED_HEALTH,
     TOPIC_RAW,
+    TOPIC_SILENCES,
     changelog_topic,
 )
 
@@ -36,11 +37,14 @@ def changelog_topics(settings: Settings) -> dict[str, int]:
     return {changelog_topic(app_id, t): settings.partitions for t in TABLES}
 
 
+COMPACTED = (TOPIC_SILENCES,)
+
+
 def pipeline_topics(settings: Settings) -> dict[str, int]:
     p = settings.partitions
-    return {settings.topic(TOPIC_RAW): p, settings.topic(TOPIC_ANALYZED): p, settings.topic(TOPIC_ALERTS): p,
-            settings.topic(TOPIC_DELIVERIES): p, settings.topic(TOPIC_DLQ): 1,
-            settings.topic(TOPIC_FEED_HEALTH): 1}
+    counts = {TOPIC_RAW: p, TOPIC_ANALYZED: p, TOPIC_ALERTS: p, TOPIC_DELIVERIES: p, TOPIC_DLQ: 1,
+              TOPIC_FEED_HEALTH: 1, TOPIC_SILENCES: 1}
+    return {settings.topic(t): n for t, n in counts.items()}
 
 
 async def wait_for_broker(bootstrap: str, timeout_s: float = 60.0) -> None:
@@ -87,7 +91,8 @@ async def ensure_topics(settings: Settings) -> dict[str, int]:
     try:
         existing = set(await admin.list_topics())
         new = [NewTopic(t, n, settings.replication_factor,
-                        topic_configs={"cleanup.policy": "compact"} if t in changelogs else {})
+                        topic_configs={"cleanup.policy": "compact"}
+                        if t in changelogs or t in {settings.topic(c) for c in COMPACTED} else {})
                for t, n in wanted.items() if t not in existing]
         if new:
             try:

@@ -9,10 +9,11 @@ returned `StepResult`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
-from alerts.engine import RuleSet, evaluate, make_alert, should_notify, throttle_key
+from alerts.engine import RuleSet, evaluate, inhibited_by, make_alert, should_notify, throttle_key
+from alerts.silences import Silence, silenced_by
 from streams.core import dedupe
 from streams.core.tagging import Taxonomy, tag
 from streams.schema import Alert, AnalyzedItem, NewsItem, TaggedItem
@@ -51,8 +52,10 @@ def decide(
     throttle_get: Callable[[str], float | None],
     now: float,
     horizon_s: float = dedupe.DEFAULT_HORIZON_S,
+    silences: Sequence[Silence] = (),
 ) -> StepResult:
-    """Stage 2: the item's story, the story's outlets, and the alerts its rules fire."""
+    """Stage 2: the item's story, the story's outlets, and the alerts its rules fire (unless
+    inhibited by a story-level alert, silenced, or throttled, in that order)."""
     fp, item = analyzed.fingerprint, analyzed.item
     keys = fp.lookup_keys()
     found = {k: dedupe.decode_entries(index_get(k)) for k in keys}
@@ -71,11 +74,21 @@ def decide(
     suppressed: list[tuple[str, str]] = []
     throttle_writes: dict[str, float] = {}
     if rules is not None:
+
+        def last_fired(key: str) -> float | None:
+            return throttle_writes.get(key) or throttle_get(key)
+
         for firing in evaluate(rules, tagged):
             tk = throttle_key(firing)
-            last = throttle_writes.get(tk) or throttle_get(tk)
-            if should_notify(last, now, firing.rule.spec.realert_s):
-                alerts.append(make_alert(firing, tagged, now))
+            last = last_fired(tk)
+            if inhibited_by(firing, rules, tagged.story, last_fired, now):
+                suppressed.append((firing.rule.name, "inhibited"))
+            elif should_notify(last, now, firing.rule.spec.realert_s):
+                alert = make_alert(firing, tagged, now)
+                if silences and silenced_by(silences, alert, now) is not None:
+                    suppressed.append((firing.rule.name, "silence"))
+                    continue
+                alerts.append(alert)
                 throttle_writes[tk] = now
             else:
                 suppressed.append((firing.rule.name, "throttle"))

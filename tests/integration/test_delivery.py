@@ -65,8 +65,12 @@ def setup(tmp_path: Path, run_env: dict[str, str], receivers: str, **urls: str) 
     return dict(run_env, WARWIRE_RULES=str(rules), **urls)
 
 
+def scrape(env: dict[str, str]) -> str:
+    return urllib.request.urlopen(f"http://127.0.0.1:{env['WARWIRE_METRICS_PORT']}/metrics", timeout=5).read().decode()
+
+
 def metric(env: dict[str, str], name: str, labels: str) -> float:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{env['WARWIRE_METRICS_PORT']}/metrics", timeout=5).read().decode()
+    body = scrape(env)
     return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(f"{name}{{{labels}"))
 
 
@@ -213,3 +217,40 @@ async def test_broken_rule_edit_keeps_the_previous_rules_active(httpserver: HTTP
     await publish(kafka.bootstrap, env["WARWIRE_TOPIC_PREFIX"], [second])
     wait_until(lambda: len(keys) == 2, 60, what="an alert from the previous rules after the broken edit")
     assert ready(env)
+
+
+async def test_a_silence_mutes_matching_alerts_until_it_is_expired(httpserver: HTTPServer, run_env, spawn, kafka,
+                                                                  tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    keys: list[str] = []
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(
+        lambda r: (keys.append(r.headers["Idempotency-Key"]), Response(status=200))[1])
+    env = setup(tmp_path, run_env, "hook", T_HOOK=httpserver.url_for("/hook"))
+    spawn("worker", ["worker"], env)
+    wait_until(lambda: ready(env), 60, what="worker ready")
+    added = cli("silence", "add", "--topic", "air-defence", "--for", "1h", "--comment", "drill")
+    assert added.returncode == 0, added.stderr
+    sid = added.stdout.strip()
+    listed = cli("silence", "list")
+    assert listed.stdout.startswith(f"{sid}\tactive\tuntil ") and "topic=air-defence\tdrill" in listed.stdout
+    wait_until(lambda: "warwire_alerts_silences_active 1.0" in scrape(env), 30, what="the worker to see the silence")
+    first, second = items(2)
+    await publish(kafka.bootstrap, env["WARWIRE_TOPIC_PREFIX"], [first])
+    wait_until(lambda: metric(env, "warwire_alerts_suppressed_total", 'reason="silence",rule="air"') >= 1, 60,
+               what="the alert to be silenced")
+    assert keys == []
+    assert cli("silence", "expire", sid).stdout.strip() == f"expired {sid}"
+    assert cli("silence", "list").stdout == ""
+    assert "\texpired\t" in cli("silence", "list", "--all").stdout
+    wait_until(lambda: "warwire_alerts_silences_active 0.0" in scrape(env), 30,
+               what="the worker to see the silence expired")
+    await publish(kafka.bootstrap, env["WARWIRE_TOPIC_PREFIX"], [second])
+    wait_until(lambda: len(keys) == 1, 60, what="an alert once the silence is expired")

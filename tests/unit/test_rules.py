@@ -122,3 +122,26 @@ def test_bad_query_is_reported_with_its_place(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as err:
         load_rules([path], TOPICS)
     assert str(err.value) == f"{path}:4: rules[0].query: missing ')' at column 20"
+
+
+def test_a_coverage_alert_inhibits_the_same_storys_per_item_alerts(tmp_path: Path) -> None:
+    from streams.core.pipeline import MemoryState
+    from streams.core.tagging import compile_taxonomy, load_taxonomy
+
+    path = write(tmp_path, "rules:\n"
+                           "  - {name: per-item, type: match, topics: [air-defence], key: item, realert: 1h}\n"
+                           "  - {name: wide, type: coverage, min_outlets: 2, realert: 1h}\n")
+    rules = compile_rules(load_rules([path], TOPICS))
+    tax = compile_taxonomy(load_taxonomy(ROOT / "config" / "topics.yaml"))
+    body = ("Ukraine's air defence shot down 26 of 30 Shahed drones launched overnight at the southern and "
+            "central regions, the air force said on Thursday.")
+    state = MemoryState()
+    fired: list[list[str]] = []
+    suppressed: list[list[tuple[str, str]]] = []
+    for n, (src, title) in enumerate([("a", "Air defence downs 26 drones"), ("b", "Air defence downs 26 drones overnight"),
+                                      ("c", "Ukraine's air defence downs 26 drones")]):
+        res = state.run(NewsItem(id=f"i{n}", title=title, summary=body, lang="en", source=src), tax, rules, now=1e9 + n)
+        fired.append([a.rule for a in res.alerts])
+        suppressed.append(res.suppressed)
+    assert fired == [["per-item"], ["wide"], []]
+    assert suppressed == [[], [("per-item", "inhibited")], [("wide", "throttle"), ("per-item", "inhibited")]]
