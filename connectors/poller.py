@@ -18,8 +18,10 @@ from connectors.core.parse import FeedParseError, parse_feed
 from connectors.feeds import FeedSpec
 from connectors.fetch import Fetcher, FetchError, Validators
 from connectors.publish import Publisher
+from connectors.state import SEEN_KEPT
 from streams import logs
 from streams.schema import FeedHealth, encode
+from streams.schema import FeedState as StoredState
 
 log = logs.get("warwire.connect")
 SEEN_PER_FEED = 5000
@@ -54,10 +56,26 @@ class FeedState:
 
 class Poller:
     def __init__(self, feeds: list[FeedSpec], fetcher: Fetcher, publisher: Publisher,
-                 metrics: ConnectorMetrics) -> None:
+                 metrics: ConnectorMetrics, saved: dict[str, StoredState] | None = None,
+                 state_topic: str | None = None) -> None:
         self.feeds = [f for f in feeds if f.enabled]
         self.fetcher, self.publisher, self.metrics = fetcher, publisher, metrics
+        self.state_topic = state_topic
         self.state = {f.url: FeedState(schedule.initial(f.min_interval_s, f.max_interval_s)) for f in self.feeds}
+        for url, stored in (saved or {}).items():
+            if url in self.state:
+                st = self.state[url]
+                st.seen.update(dict.fromkeys(stored.seen))
+                st.validators = Validators(stored.etag, stored.last_modified, stored.permanent_url)
+
+    async def _save(self, feed: FeedSpec, st: FeedState) -> None:
+        """Remember what was published, so a restarted connector does not publish it again."""
+        if self.state_topic is None:
+            return
+        v = st.validators
+        rec = StoredState(feed=feed.url, seen=list(st.seen)[-SEEN_KEPT:], etag=v.etag, last_modified=v.last_modified,
+                          permanent_url=v.permanent_url)
+        await self.publisher.publish_raw(feed.url.encode(), encode(rec), self.state_topic)
 
     async def run(self) -> None:
         log.info("connectors_started", feeds=len(self.feeds))
@@ -109,6 +127,10 @@ class Poller:
                 new = len(fresh)
                 self.metrics.published.labels(name).inc(new)
                 log.info("feed_items_published", feed=feed.url, source=name, items=new)
+                try:
+                    await self._save(feed, st)
+                except Exception as exc:  # noqa: BLE001 - the items are out; a lost state only costs a republish
+                    log.warning("feed_state_save_failed", feed=feed.url, reason=f"{type(exc).__name__}: {exc}")
             st.published_times = [i.published.timestamp() for i in parsed.items if i.published][:50]
             self.metrics.fetches.labels(name, "ok").inc()
         t = time.time()

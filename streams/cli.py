@@ -62,8 +62,9 @@ async def _connect(settings, demo_url: str | None) -> int:  # type: ignore[no-un
     from connectors.fetch import Fetcher
     from connectors.poller import ConnectorMetrics, Poller
     from connectors.publish import Publisher
+    from connectors.state import load_states
     from streams.http import serve
-    from streams.schema import TOPIC_FEED_HEALTH, TOPIC_RAW
+    from streams.schema import TOPIC_FEED_HEALTH, TOPIC_FEED_STATE, TOPIC_RAW
     from streams.topics import BrokerProbe, ensure_topics, wait_for_broker
 
     feeds = load_feeds(settings.feeds, {"demo": demo_url} if demo_url else None)
@@ -80,7 +81,9 @@ async def _connect(settings, demo_url: str | None) -> int:  # type: ignore[no-un
                                           "feeds": lambda: None if feeds else "no enabled feeds"},
                        settings.connect_metrics_port)
     fetcher = Fetcher()
-    task = asyncio.create_task(Poller(feeds, fetcher, publisher, metrics).run())
+    saved = await load_states(settings.bootstrap, settings.topic(TOPIC_FEED_STATE))
+    poller = Poller(feeds, fetcher, publisher, metrics, saved, settings.topic(TOPIC_FEED_STATE))
+    task = asyncio.create_task(poller.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
@@ -175,6 +178,49 @@ def cmd_silence(args: argparse.Namespace) -> int:
     asyncio.run(silence_store.put(settings, expired(current[args.id], now)))
     print(f"expired {args.id}")
     return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from streams import logs
+
+    settings = _settings(args)
+    logs.configure(settings.log_format)
+    return asyncio.run(_ingest(settings, args.file))
+
+
+async def _ingest(settings, path: str) -> int:  # type: ignore[no-untyped-def]
+    """Publish NewsItems from JSONL to the raw topic (idempotent producer, keyed by item id);
+    bad lines are reported with their line number and skipped."""
+    from tqdm import tqdm
+
+    from connectors.publish import Publisher
+    from streams.schema import TOPIC_RAW
+    from streams.topics import ensure_topics, wait_for_broker
+
+    await wait_for_broker(settings.bootstrap)
+    await ensure_topics(settings)
+    total = sum(1 for _ in open(path, "rb")) if path != "-" else None  # noqa: SIM115
+    publisher = Publisher(settings.bootstrap, settings.topic(TOPIC_RAW))
+    await publisher.start()
+    sent = bad = 0
+    batch: list = []  # type: ignore[type-arg]
+    try:
+        for _, item in tqdm(_read_items(path), total=total, unit="item", file=sys.stderr, disable=None):
+            if item is None:
+                bad += 1
+                continue
+            batch.append(item)
+            if len(batch) >= 500:
+                await publisher.publish(batch)
+                sent += len(batch)
+                batch = []
+        if batch:
+            await publisher.publish(batch)
+            sent += len(batch)
+    finally:
+        await publisher.stop()
+    print(f"published {sent} item(s) to {settings.topic(TOPIC_RAW)}; {bad} bad line(s) skipped", file=sys.stderr)
+    return 1 if bad else 0
 
 
 def _read_items(path: str) -> Iterator[tuple[int, object]]:
@@ -372,6 +418,10 @@ def parser() -> argparse.ArgumentParser:
     ru.add_argument("--json", action="store_true", help="with test: one JSON object per alert")
     ru.add_argument("--taxonomy", help="taxonomy whose topics rules may name")
     ru.set_defaults(fn=cmd_rules)
+
+    ig = sub.add_parser("ingest", help="publish NewsItems from a JSONL file to warwire.raw (backfills, tests)")
+    ig.add_argument("file", help="JSONL file, or - for standard input")
+    ig.set_defaults(fn=cmd_ingest)
 
     al = sub.add_parser("alerts", help="the dead-letter topic: list it, replay failed deliveries")
     al.add_argument("what", choices=["dlq"])

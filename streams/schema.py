@@ -24,6 +24,7 @@ TOPIC_DELIVERIES = "warwire.deliveries"
 TOPIC_DLQ = "warwire.dlq"
 TOPIC_FEED_HEALTH = "warwire.feed-health"
 TOPIC_SILENCES = "warwire.silences"
+TOPIC_FEED_STATE = "warwire.feed-state"
 APP_ID = "warwire"  # the faust app id: consumer group, and prefix of the table changelog topics
 # The worker's tables. warwire creates their changelog topics itself (compacted, with the source
 # topics' partition count) before faust starts, so faust never meets a changelog it cannot see yet.
@@ -158,6 +159,18 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     offset: int = -1
     value: str = ""
     at: datetime | None = None
+    v: int = SCHEMA_VERSION
+
+
+class FeedState(msgspec.Struct, frozen=True, kw_only=True):
+    """What a connector remembers of a feed across restarts (compacted topic, keyed by feed URL):
+    the entry ids it has published (newest last, bounded) and its conditional-GET validators."""
+
+    feed: str
+    seen: list[str] = msgspec.field(default_factory=list)
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_url: str | None = None
     v: int = SCHEMA_VERSION
 
 

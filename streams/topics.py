@@ -22,6 +22,7 @@ from streams.schema import (
     TOPIC_DELIVERIES,
     TOPIC_DLQ,
     TOPIC_FEED_HEALTH,
+    TOPIC_FEED_STATE,
     TOPIC_RAW,
     TOPIC_SILENCES,
     changelog_topic,
@@ -37,13 +38,13 @@ def changelog_topics(settings: Settings) -> dict[str, int]:
     return {changelog_topic(app_id, t): settings.partitions for t in TABLES}
 
 
-COMPACTED = (TOPIC_SILENCES,)
+COMPACTED = (TOPIC_SILENCES, TOPIC_FEED_STATE)
 
 
 def pipeline_topics(settings: Settings) -> dict[str, int]:
     p = settings.partitions
     counts = {TOPIC_RAW: p, TOPIC_ANALYZED: p, TOPIC_ALERTS: p, TOPIC_DELIVERIES: p, TOPIC_DLQ: 1,
-              TOPIC_FEED_HEALTH: 1, TOPIC_SILENCES: 1}
+              TOPIC_FEED_HEALTH: 1, TOPIC_SILENCES: 1, TOPIC_FEED_STATE: 1}
     return {settings.topic(t): n for t, n in counts.items()}
 
 
