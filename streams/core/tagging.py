@@ -3,7 +3,8 @@
 How a term matches. Each word of a term is normalised (streams.core.text) and, for languages that
 have a Snowball stemmer (de, en, fr, ru), reduced to its stem; a word of the item matches when it
 starts with that stem, so case endings and German compound heads (Luftverteidigungssysteme) match
-`Luftverteidigung`. German stems of six letters or more also match inside a word (Atomkraftwerk).
+`Luftverteidigung`. Ukrainian words are stemmed from pymorphy3's dictionary (the prefix all forms
+of the word share). German stems of six letters or more also match inside a word (Atomkraftwerk).
 Stems shorter than four letters, and `any`-language terms (names, acronyms), match whole words
 only; a trailing `*` asks for a prefix instead. A phrase matches consecutive words.
 
@@ -16,16 +17,19 @@ automaton is built once per taxonomy version, and tagging allocates only its res
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
+import os
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
+from typing import Any
 
 import ahocorasick
 import Stemmer
 
 from streams.core.spec import Node, SpecError, load_yaml, parse_yaml
-from streams.core.text import normalize, tokens, words
+from streams.core.text import fold, normalize, tokens, words
 from streams.schema import Match, NewsItem
 
 STEMMERS = {"de": "german", "en": "english", "fr": "french", "ru": "russian"}
@@ -187,6 +191,24 @@ def _stemmer(lang: str) -> Stemmer.Stemmer | None:
     return Stemmer.Stemmer(name) if name else None
 
 
+@functools.lru_cache(maxsize=1)
+def _uk_morph() -> Any:
+    import pymorphy3
+
+    return pymorphy3.MorphAnalyzer(lang="uk")
+
+
+@functools.lru_cache(maxsize=65536)
+def uk_stem(word: str) -> str:
+    """A Ukrainian word's stem from its dictionary lexeme: the longest prefix shared by all of its
+    forms (оборона, оборони, обороні … → оборон), taking the parse with the most forms (the noun
+    світло rather than the adverb). Snowball has no Ukrainian; pymorphy3's dictionary does."""
+    parses = _uk_morph().parse(word)
+    lexemes = [[f.word for f in p.lexeme] for p in parses[:4]]
+    best = max(lexemes, key=len) if lexemes else [word]
+    return fold(os.path.commonprefix(best)) or word
+
+
 def _phrase_words(text: str, lang: str, exact: bool, loose: bool) -> list[tuple[str, int]]:
     """The (pattern, mode) of each word of a term. `loose` words (context) default to prefixes."""
     norm = normalize(text.strip()).text
@@ -207,8 +229,10 @@ def _phrase_words(text: str, lang: str, exact: bool, loose: bool) -> list[tuple[
                 out.append((st, INFIX))
             else:
                 out.append((st, PREFIX))
-        elif (star and last) or (loose and len(w) >= _MIN_PREFIX) or (lang == "uk" and len(w) >= _MIN_PREFIX):
-            # Ukrainian has no Snowball stemmer: its terms are written as stems.
+        elif lang == "uk" and not (star and last):
+            st = uk_stem(w)
+            out.append((w, EXACT) if len(st) < _MIN_PREFIX else (st, PREFIX))
+        elif (star and last) or (loose and len(w) >= _MIN_PREFIX):
             out.append((w, PREFIX))
         else:
             out.append((w, EXACT))

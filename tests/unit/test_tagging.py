@@ -97,3 +97,21 @@ def test_bad_taxonomy_files_are_rejected_with_place(text: str, message: str) -> 
     with pytest.raises(SpecError) as err:
         parse_taxonomy(text, "<t>")
     assert any(line.startswith(message) for line in str(err.value).splitlines())
+
+
+@pytest.mark.parametrize(("word", "stem"), [
+    ("оборона", "оборон"), ("протиповітряна", "протиповітрян"), ("енергетична", "енергетичн"),
+X
+])
+def test_ukrainian_stems_come_from_the_dictionary_lexeme(word: str, stem: str) -> None:
+    from streams.core.tagging import uk_stem
+
+    assert uk_stem(word) == stem
+
+
+@pytest.mark.parametrize("title", [
+    "Протиповітряної оборони не вистачає", "Удари по енергетичній інфраструктурі тривають",
+    "Україна ближча до членства в НАТО",
+])
+def test_ukrainian_inflections_match_base_form_terms(title: str) -> None:
+    assert topics(title, "uk") != []
