@@ -34,6 +34,7 @@ from streams.app import (
     raw_topic,
     settings,
     stories,
+    stories_topic,
     throttle,
 )
 from streams.core.pipeline import analyze, decide, shard_key
@@ -195,6 +196,8 @@ async def _decide(event: Any) -> None:
         metrics.suppressed.labels(rule, reason).inc()
     metrics.top_stories.update(t.story, t.outlets, (t.story, item.title[:80]))
     futures = []
+    if res.story_update is not None:
+        futures.append(await stories_topic.send(key=res.story_update.story.encode(), value=encode(res.story_update)))
     for alert in res.alerts:
         metrics.alerts.labels(alert.rule, alert.severity).inc()
         metrics.latest_alerts.update(alert.id, alert.fired_at.timestamp(),

@@ -80,6 +80,8 @@ alerts_topic = app.topic(settings.topic("warwire.alerts"), key_type=bytes, value
 # Delivery tasks, one per alert and receiver, read by one lane agent per receiver (alerts/agent.py).
 deliveries_topic = app.topic(settings.topic("warwire.deliveries"), key_type=bytes, value_type=bytes,
                         key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
+stories_topic = app.topic(settings.topic("warwire.stories"), key_type=bytes, value_type=bytes,
+                          key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
 dlq_topic = app.topic(settings.topic("warwire.dlq"), key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw", partitions=1)
 

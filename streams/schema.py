@@ -25,6 +25,7 @@ TOPIC_DLQ = "warwire.dlq"
 TOPIC_FEED_HEALTH = "warwire.feed-health"
 TOPIC_SILENCES = "warwire.silences"
 TOPIC_FEED_STATE = "warwire.feed-state"
+TOPIC_STORIES = "warwire.stories"
 APP_ID = "warwire"  # the faust app id: consumer group, and prefix of the table changelog topics
 # The worker's tables. warwire creates their changelog topics itself (compacted, with the source
 # topics' partition count) before faust starts, so faust never meets a changelog it cannot see yet.
@@ -113,6 +114,23 @@ class TaggedItem(msgspec.Struct, frozen=True, kw_only=True):
     topics: list[str] = msgspec.field(default_factory=list)
     scores: dict[str, float] = msgspec.field(default_factory=dict)
     matches: list[Match] = msgspec.field(default_factory=list)
+    v: int = SCHEMA_VERSION
+
+
+class StoryUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    """A story's state after an item joined it (compacted topic, keyed by story id)."""
+
+    story: str
+    first_item: str
+    latest_item: str
+    title: str
+    lang: str
+    started: datetime
+    updated: datetime
+    items: int
+    outlets: int
+    sources: list[str] = msgspec.field(default_factory=list)
+    topics: list[str] = msgspec.field(default_factory=list)
     v: int = SCHEMA_VERSION
 
 

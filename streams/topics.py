@@ -25,6 +25,7 @@ from streams.schema import (
     TOPIC_FEED_STATE,
     TOPIC_RAW,
     TOPIC_SILENCES,
+    TOPIC_STORIES,
     changelog_topic,
 )
 
@@ -38,13 +39,13 @@ def changelog_topics(settings: Settings) -> dict[str, int]:
     return {changelog_topic(app_id, t): settings.partitions for t in TABLES}
 
 
-COMPACTED = (TOPIC_SILENCES, TOPIC_FEED_STATE)
+COMPACTED = (TOPIC_SILENCES, TOPIC_FEED_STATE, TOPIC_STORIES)
 
 
 def pipeline_topics(settings: Settings) -> dict[str, int]:
     p = settings.partitions
     counts = {TOPIC_RAW: p, TOPIC_ANALYZED: p, TOPIC_ALERTS: p, TOPIC_DELIVERIES: p, TOPIC_DLQ: 1,
-              TOPIC_FEED_HEALTH: 1, TOPIC_SILENCES: 1, TOPIC_FEED_STATE: 1}
+              TOPIC_FEED_HEALTH: 1, TOPIC_SILENCES: 1, TOPIC_FEED_STATE: 1, TOPIC_STORIES: p}
     return {settings.topic(t): n for t, n in counts.items()}
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from alerts.engine import RuleSet, evaluate, inhibited_by, make_alert, should_notify, throttle_key
 from alerts.silences import Silence, silenced_by
 from streams.core import dedupe
 from streams.core.tagging import Taxonomy, tag
-from streams.schema import Alert, AnalyzedItem, NewsItem, TaggedItem
+from streams.schema import Alert, AnalyzedItem, NewsItem, StoryUpdate, TaggedItem
 
 Get = Callable[[str], bytes | None]
 
@@ -29,6 +30,7 @@ class StepResult:
     index_writes: dict[str, bytes]
     story_write: tuple[str, bytes]
     throttle_writes: dict[str, float] = field(default_factory=dict)
+    story_update: StoryUpdate | None = None
 
 
 def analyze(item: NewsItem, taxonomy: Taxonomy) -> AnalyzedItem:
@@ -92,8 +94,12 @@ def decide(
                 throttle_writes[tk] = now
             else:
                 suppressed.append((firing.rule.name, "throttle"))
+    update = StoryUpdate(
+        story=decision.story, first_item=story.first, latest_item=item.id, title=item.title[:300],
+        lang=fp.lang, started=datetime.fromtimestamp(story.started, UTC), updated=datetime.fromtimestamp(now, UTC),
+        items=story.items, outlets=max(story.outlets, 1), sources=list(story.sources), topics=tagged.topics)
     return StepResult(tagged, alerts, suppressed, index_writes,
-                      (decision.story, dedupe.encode_story(story)), throttle_writes)
+                      (decision.story, dedupe.encode_story(story)), throttle_writes, update)
 
 
 @dataclass

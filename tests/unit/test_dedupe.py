@@ -88,3 +88,12 @@ def test_simhash_distance_small_for_rewording_large_for_other_text() -> None:
     b = dedupe.simhash(BODY.lower().replace("gradually ", "").split())
     c = dedupe.simhash("oil prices steady as traders weigh the supply outlook in asia and europe".split())
     assert dedupe.hamming(a, b) <= dedupe.DEFAULT_MAX_DISTANCE < dedupe.hamming(a, c)
+
+
+def test_each_step_publishes_the_storys_outlets_and_sources() -> None:
+    st = MemoryState()
+    st.run(item("a", source="reuters"), TAX, None, now=1e9)
+    second = st.run(item("b", source="ap", summary=BODY.replace("gradually ", "")), TAX, None, now=1e9 + 60)
+    up = second.story_update
+    assert up is not None and up.story == second.tagged.story
+    assert (up.first_item, up.latest_item, up.items, up.outlets, up.sources) == ("a", "b", 2, 2, ["reuters", "ap"])
