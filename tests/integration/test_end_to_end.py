@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, free_port, wait_until
 
 pytestmark = pytest.mark.kafka
 FEED = (ROOT / "tests" / "data" / "welt-stoltenberg.rss").read_bytes()
@@ -29,7 +31,10 @@ def _feeds_file(tmp_path: Path, url: str) -> Path:
 
 
 def _metric(port: str, name: str, labels: str) -> float:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    except OSError:
+        return 0.0
     for line in body.splitlines():
         if line.startswith(f"{name}{{{labels}}}"):
             return float(line.rsplit(" ", 1)[1])
@@ -73,10 +78,25 @@ def test_welt_item_reaches_webhook_once_with_three_topics(httpserver: HTTPServer
     assert ready == {"ready": True, "checks": ["broker", "rules", "tables"]}
     assert json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()) == {"alive": True}
 
-    # A restarted connector has forgotten what it published and sends the item again: the
-    # pipeline must see it as a duplicate and send nothing new.
+    # A restarted connector reads what it published from Kafka (warwire.feed-state): it fetches the
+    # feed again and publishes nothing.
     connect.stop()
-    spawn("connect2", ["connect"], env)
+    cport = str(free_port())
+    spawn("connect2", ["connect"], dict(env, WARWIRE_CONNECT_METRICS_PORT=cport))
+    wait_until(lambda: _metric(cport, "warwire_connector_fetches_total", 'feed="WELT",outcome="not_modified"')
+               + _metric(cport, "warwire_connector_fetches_total", 'feed="WELT",outcome="ok"') >= 1, 60,
+               what="the restarted connector to fetch the feed")
+    assert _metric(cport, "warwire_connector_items_published_total", 'feed="WELT"') == 0
+
+    # The same item published again from elsewhere is a duplicate of the story: no second alert.
+    title, _, body = (ROOT / "tests" / "data" / "welt-stoltenberg-kyiv.txt").read_text().partition("\n")
+    first = {"id": "welt-video-247600000", "title": title, "summary": body.strip(), "url": alert["url"],
+             "source": "WELT", "lang": "de"}
+    jsonl = tmp_path / "again.jsonl"
+    jsonl.write_text(json.dumps(first) + "\n")
+    res = subprocess.run([sys.executable, "-m", "streams.cli", "ingest", str(jsonl)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
     wait_until(lambda: _metric(port, "warwire_pipeline_items_total", 'outcome="duplicate"') >= 1, 90,
                what="the republished item to be processed as a duplicate")
     wait_until(lambda: _metric(port, "warwire_alerts_suppressed_total",
