@@ -16,8 +16,9 @@ from streams.core.spec import SpecError
 
 HELP = """warwire: a stream-processing monitor for war news.
 
-Flow: feeds → connectors → Kafka warwire.raw → dedupe → tag → rules → warwire.alerts → webhooks.
-Settings: config/warwire.yaml, overridden by WARWIRE_* environment variables (docs/configuration.md).
+Flow: feeds → connectors → warwire.raw → tag → warwire.analyzed → dedupe, stories, rules →
+warwire.alerts → one delivery lane per receiver → Slack, webhooks, console.
+Settings: config/warwire.yaml, overridden by WARWIRE_* environment variables (README, "Configuration").
 """
 
 
@@ -381,7 +382,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
     r.set_defaults(fn=cmd_run)
 
-    w = sub.add_parser("worker", help="run one stream worker (faust): dedupe → tag → rules → delivery")
+    w = sub.add_parser("worker", help="run one stream worker (faust): tag → dedupe → rules → delivery")
     w.add_argument("--loglevel", default="info")
     w.set_defaults(fn=cmd_worker)
 

@@ -1,7 +1,7 @@
 """`warwire run`: the whole pipeline as one process tree.
 
     warwire run ─┬─ kafka.sh run (java)   only when no broker is configured (the embedded default)
-                 ├─ warwire worker        faust: dedupe → tag → rules → delivery, /metrics
+                 ├─ warwire worker        faust: tag → dedupe → rules → delivery, /metrics
                  ├─ warwire connect       feed connectors → warwire.raw, /metrics
                  └─ demo feed server      in this process, with --demo
 

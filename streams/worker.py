@@ -1,4 +1,4 @@
-"""`warwire worker`: the faust stream worker (dedupe → tag → rules → delivery) in this process."""
+"""`warwire worker`: the faust stream worker (tag → dedupe → rules → delivery) in this process."""
 
 from __future__ import annotations
 
