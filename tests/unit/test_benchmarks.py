@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(("module", "args", "keys"), [
     ("benchmarks.parse", ["--items", "20", "--rounds", "1"], {"ratio_warwire_to_feedparser", "feedparser_items_per_s"}),
     ("benchmarks.tagging", ["--terms", "300", "--rounds", "1"], {"ratio_big_to_shipped", "big_patterns"}),
+    ("benchmarks.scheduler", ["--feeds", "20", "--seconds", "1", "--warmup", "2"], {"cpu_ms_per_poll", "polls"}),
 ])
 def test_benchmark_script_prints_its_figures(module: str, args: list[str], keys: set[str]) -> None:
     res = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
