@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from connectors.core.language import detect
 from connectors.feeds import FeedSpec
 from streams.schema import NewsItem
 
@@ -65,7 +66,8 @@ def parse_json_feed(body: bytes, feed: FeedSpec, now: datetime) -> Parsed:
             continue
         seen.add(iid)
         items.append(NewsItem(id=iid, title=title, summary=summary, url=url, source=feed.source,
-                              feed=feed.url, lang=(str(entry.get("language") or "")[:2].lower() or lang),
+                              feed=feed.url, lang=(feed.lang or str(entry.get("language") or "")[:2].lower()
+                                                   or detect(f"{title}. {summary[:400]}") or lang),
                               published=_date(entry.get("date_published"), now), fetched_at=now,
                               labels=dict(feed.labels)))
     return Parsed(items, f"{skipped} malformed item(s) skipped" if skipped else None, lang)

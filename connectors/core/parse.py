@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import feedparser
 
+from connectors.core.language import detect
 from connectors.feeds import FeedSpec
 from streams.core.text import squash_ws
 from streams.schema import NewsItem
@@ -113,7 +114,7 @@ def parse_feed(body: bytes, headers: Mapping[str, str], feed: FeedSpec, now: dat
         reason = d.get("bozo_exception")
         raise FeedParseError(f"not a feed ({type(reason).__name__ if reason else 'no feed elements'}"
                              f"{': ' + str(reason)[:200] if reason else ''})")
-    lang = (feed.lang or (d.feed.get("language") or "")[:2]).lower()
+    channel_lang = (d.feed.get("language") or "")[:2].lower()
     items: list[NewsItem] = []
     seen: set[str] = set()
     for entry in d.entries:
@@ -127,6 +128,7 @@ def parse_feed(body: bytes, headers: Mapping[str, str], feed: FeedSpec, now: dat
         if iid in seen:
             continue
         seen.add(iid)
+        lang = feed.lang or detect(f"{title}. {summary[:400]}") or channel_lang
         items.append(NewsItem(
             id=iid, title=title, summary=summary, url=url, source=feed.source, feed=feed.url,
             lang=lang, published=_time(entry, now), fetched_at=now, labels=dict(feed.labels),
@@ -136,4 +138,4 @@ def parse_feed(body: bytes, headers: Mapping[str, str], feed: FeedSpec, now: dat
         exc = d["bozo_exception"]
         if not isinstance(exc, feedparser.CharacterEncodingOverride):
             partial = f"{type(exc).__name__}: {str(exc)[:200]}"
-    return Parsed(items, partial, lang)
+    return Parsed(items, partial, feed.lang or channel_lang)

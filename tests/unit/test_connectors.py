@@ -128,3 +128,14 @@ def test_feed_list_errors_are_all_reported(tmp_path: Path) -> None:
                      ":5: feeds[3].strip[0]: bad regular expression",
                      ":6: feeds[4]: unknown key 'sorce' (did you mean 'source'?)"):
         assert fragment in text, text
+
+
+def test_entries_of_a_feed_without_a_language_hint_get_a_detected_language() -> None:
+    body = ('<?xml version="1.0"?><rss version="2.0"><channel><title>mixed</title><language>en</language>'
+            "<item><guid>ru</guid><title>Удар по подстанции в Харькове</title></item>"
+            "<item><guid>de</guid><title>Stoltenberg in Kiew: Truppen kommen voran</title></item>"
+            "<item><guid>short</guid><title>NATO</title></item></channel></rss>").encode()
+    items = {i.id: i.lang for i in parse_feed(body, {}, spec(), NOW).items}
+    assert items == {"ru": "ru", "de": "de", "short": "en"}  # too short to tell: the channel's <language>
+    hinted = parse_feed(body, {}, spec(lang="uk"), NOW).items
+    assert {i.lang for i in hinted} == {"uk"}  # the operator's hint wins
