@@ -62,8 +62,12 @@ class Poller:
         self.fetcher, self.publisher, self.metrics = fetcher, publisher, metrics
         self.state_topic = state_topic
         self.state = {f.url: FeedState(schedule.initial(f.min_interval_s, f.max_interval_s)) for f in self.feeds}
-        for url, stored in (saved or {}).items():
-            if url in self.state:
+        self.restore(saved or {})
+
+    def restore(self, saved: dict[str, StoredState], only: set[str] | None = None) -> None:
+        """Seed feeds' memory from their saved state (at start, or when a feed is handed over)."""
+        for url, stored in saved.items():
+            if url in self.state and (only is None or url in only):
                 st = self.state[url]
                 st.seen.update(dict.fromkeys(stored.seen))
                 st.validators = Validators(stored.etag, stored.last_modified, stored.permanent_url)
@@ -80,6 +84,10 @@ class Poller:
     async def run(self) -> None:
         log.info("connectors_started", feeds=len(self.feeds))
         await asyncio.gather(*(self._loop(f) for f in self.feeds))
+
+    async def loop(self, feed: FeedSpec) -> None:
+        """Poll one feed until cancelled."""
+        await self._loop(feed)
 
     async def _loop(self, feed: FeedSpec) -> None:
         await asyncio.sleep(schedule.next_delay(0.5))

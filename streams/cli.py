@@ -61,12 +61,16 @@ async def _connect(settings, demo_url: str | None) -> int:  # type: ignore[no-un
 
     from connectors.feeds import load_feeds
     from connectors.fetch import Fetcher
+    from connectors.ownership import FeedOwnership
     from connectors.poller import ConnectorMetrics, Poller
     from connectors.publish import Publisher
     from connectors.state import load_states
+    from streams import logs
     from streams.http import serve
-    from streams.schema import TOPIC_FEED_HEALTH, TOPIC_FEED_STATE, TOPIC_RAW
+    from streams.schema import TOPIC_FEED_HEALTH, TOPIC_FEED_STATE, TOPIC_FEEDS, TOPIC_RAW
     from streams.topics import BrokerProbe, ensure_topics, wait_for_broker
+
+    log = logs.get("warwire.connect")
 
     feeds = load_feeds(settings.feeds, {"demo": demo_url} if demo_url else None)
     await wait_for_broker(settings.bootstrap)
@@ -82,9 +86,12 @@ async def _connect(settings, demo_url: str | None) -> int:  # type: ignore[no-un
                                           "feeds": lambda: None if feeds else "no enabled feeds"},
                        settings.connect_metrics_port)
     fetcher = Fetcher()
-    saved = await load_states(settings.bootstrap, settings.topic(TOPIC_FEED_STATE))
-    poller = Poller(feeds, fetcher, publisher, metrics, saved, settings.topic(TOPIC_FEED_STATE))
-    task = asyncio.create_task(poller.run())
+    state_topic = settings.topic(TOPIC_FEED_STATE)
+    poller = Poller(feeds, fetcher, publisher, metrics, None, state_topic)
+    owner = FeedOwnership(poller, settings.bootstrap, settings.topic(TOPIC_FEEDS), settings.topic("warwire-connect"),
+                          settings.partitions, lambda: load_states(settings.bootstrap, state_topic))
+    log.info("connectors_started", feeds=len(poller.feeds), group=settings.topic("warwire-connect"))
+    task = asyncio.create_task(owner.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)

@@ -26,6 +26,7 @@ TOPIC_FEED_HEALTH = "warwire.feed-health"
 TOPIC_SILENCES = "warwire.silences"
 TOPIC_FEED_STATE = "warwire.feed-state"
 TOPIC_STORIES = "warwire.stories"
+TOPIC_FEEDS = "warwire.feeds"  # carries no records: its partitions share out feeds among connectors
 APP_ID = "warwire"  # the faust app id: consumer group, and prefix of the table changelog topics
 # The worker's tables. warwire creates their changelog topics itself (compacted, with the source
 # topics' partition count) before faust starts, so faust never meets a changelog it cannot see yet.

@@ -23,6 +23,7 @@ from streams.schema import (
     TOPIC_DLQ,
     TOPIC_FEED_HEALTH,
     TOPIC_FEED_STATE,
+    TOPIC_FEEDS,
     TOPIC_RAW,
     TOPIC_SILENCES,
     TOPIC_STORIES,
@@ -45,7 +46,7 @@ COMPACTED = (TOPIC_SILENCES, TOPIC_FEED_STATE, TOPIC_STORIES)
 def pipeline_topics(settings: Settings) -> dict[str, int]:
     p = settings.partitions
     counts = {TOPIC_RAW: p, TOPIC_ANALYZED: p, TOPIC_ALERTS: p, TOPIC_DELIVERIES: p, TOPIC_DLQ: 1,
-              TOPIC_FEED_HEALTH: 1, TOPIC_SILENCES: 1, TOPIC_FEED_STATE: 1, TOPIC_STORIES: p}
+              TOPIC_FEED_HEALTH: 1, TOPIC_SILENCES: 1, TOPIC_FEED_STATE: 1, TOPIC_STORIES: p, TOPIC_FEEDS: p}
     return {settings.topic(t): n for t, n in counts.items()}
 
 

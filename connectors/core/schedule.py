@@ -69,3 +69,10 @@ def median_gap(timestamps: list[float]) -> float | None:
         return None
     gaps = sorted(b - a for a, b in zip(ts, ts[1:], strict=False))
     return gaps[len(gaps) // 2]
+
+
+def feed_partition(url: str, partitions: int) -> int:
+    """Which partition of warwire.feeds owns a feed: stable across processes and restarts."""
+    import zlib
+
+    return zlib.crc32(url.encode()) % partitions
