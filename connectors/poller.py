@@ -10,6 +10,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -20,8 +21,11 @@ from connectors.fetch import Fetcher, FetchError, Validators
 from connectors.publish import Publisher
 from connectors.state import SEEN_KEPT
 from streams import logs
-from streams.schema import FeedHealth, encode
+from streams.schema import FeedHealth, NewsItem, encode
 from streams.schema import FeedState as StoredState
+
+if TYPE_CHECKING:
+    from connectors.websub import WebSub
 
 log = logs.get("warwire.connect")
 SEEN_PER_FEED = 5000
@@ -44,6 +48,8 @@ class ConnectorMetrics:
                                   "When each feed was last fetched successfully", ["feed"], registry=registry)
         self.healthy = Gauge("warwire_connector_feed_healthy", "1 when the feed's recent fetches work",
                              ["feed"], registry=registry)
+        self.pushes = Counter("warwire_connector_websub_notifications_total", "WebSub content pushes, by feed and outcome",
+                              ["feed", "outcome"], registry=registry)
 
 
 @dataclass
@@ -61,6 +67,7 @@ class Poller:
         self.feeds = [f for f in feeds if f.enabled]
         self.fetcher, self.publisher, self.metrics = fetcher, publisher, metrics
         self.state_topic = state_topic
+        self.websub: WebSub | None = None
         self.state = {f.url: FeedState(schedule.initial(f.min_interval_s, f.max_interval_s)) for f in self.feeds}
         self.restore(saved or {})
 
@@ -71,6 +78,25 @@ class Poller:
                 st = self.state[url]
                 st.seen.update(dict.fromkeys(stored.seen))
                 st.validators = Validators(stored.etag, stored.last_modified, stored.permanent_url)
+
+    async def accept(self, feed: FeedSpec, items: list[NewsItem]) -> int:
+        """Publish the items not published before (polled or pushed); return how many."""
+        st = self.state[feed.url]
+        fresh = [i for i in items if i.id not in st.seen]
+        if not fresh:
+            return 0
+        await self.publisher.publish(fresh)
+        for i in fresh:
+            st.seen[i.id] = None
+        while len(st.seen) > SEEN_PER_FEED:
+            st.seen.popitem(last=False)
+        self.metrics.published.labels(feed.source).inc(len(fresh))
+        log.info("feed_items_published", feed=feed.url, source=feed.source, items=len(fresh))
+        try:
+            await self._save(feed, st)
+        except Exception as exc:  # noqa: BLE001 - the items are out; a lost state only costs a republish
+            log.warning("feed_state_save_failed", feed=feed.url, reason=f"{type(exc).__name__}: {exc}")
+        return len(fresh)
 
     async def _save(self, feed: FeedSpec, st: FeedState) -> None:
         """Remember what was published, so a restarted connector does not publish it again."""
@@ -121,24 +147,13 @@ class Poller:
                 self.metrics.parse_errors.labels(name, "partial").inc()
                 log.warning("feed_partly_parsed", feed=feed.url, source=name, reason=parsed.partial,
                             kept=len(parsed.items))
-            fresh = [i for i in parsed.items if i.id not in st.seen]
-            if fresh:
-                try:
-                    await self.publisher.publish(fresh)
-                except Exception as exc:  # noqa: BLE001 - broker trouble: retry the feed later
-                    return await self._failed(feed, st, "publish", f"{type(exc).__name__}: {exc}", None,
-                                              outcome="publish_error", publish=False)
-                for i in fresh:
-                    st.seen[i.id] = None
-                while len(st.seen) > SEEN_PER_FEED:
-                    st.seen.popitem(last=False)
-                new = len(fresh)
-                self.metrics.published.labels(name).inc(new)
-                log.info("feed_items_published", feed=feed.url, source=name, items=new)
-                try:
-                    await self._save(feed, st)
-                except Exception as exc:  # noqa: BLE001 - the items are out; a lost state only costs a republish
-                    log.warning("feed_state_save_failed", feed=feed.url, reason=f"{type(exc).__name__}: {exc}")
+            try:
+                new = await self.accept(feed, parsed.items)
+            except Exception as exc:  # noqa: BLE001 - broker trouble: retry the feed later
+                return await self._failed(feed, st, "publish", f"{type(exc).__name__}: {exc}", None,
+                                          outcome="publish_error", publish=False)
+            if parsed.hub and self.websub is not None:
+                await self.websub.ensure(feed, parsed.hub, parsed.self_url or feed.url)
             st.published_times = [i.published.timestamp() for i in parsed.items if i.published][:50]
             self.metrics.fetches.labels(name, "ok").inc()
         t = time.time()
@@ -149,6 +164,8 @@ class Poller:
         self.metrics.healthy.labels(name).set(1)
         if not was_healthy:
             await self._health(feed, st, True, "ok", "recovered")
+        if self.websub is not None and self.websub.active(feed.url):
+            return feed.max_interval_s  # the hub pushes; polling is only the safety net
         return st.poll.interval_s
 
     async def _failed(self, feed: FeedSpec, st: FeedState, stage: str, reason: str,

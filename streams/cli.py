@@ -90,7 +90,17 @@ async def _connect(settings, demo_url: str | None) -> int:  # type: ignore[no-un
     poller = Poller(feeds, fetcher, publisher, metrics, None, state_topic)
     owner = FeedOwnership(poller, settings.bootstrap, settings.topic(TOPIC_FEEDS), settings.topic("warwire-connect"),
                           settings.partitions, lambda: load_states(settings.bootstrap, state_topic))
-    log.info("connectors_started", feeds=len(poller.feeds), group=settings.topic("warwire-connect"))
+    websub = None
+    renew = None
+    if settings.websub_callback:
+        from connectors.websub import WebSub
+
+        websub = WebSub(poller, settings.websub_callback, settings.websub_port)
+        await websub.start()
+        poller.websub = websub
+        renew = asyncio.create_task(websub.renew_forever())
+    log.info("connectors_started", feeds=len(poller.feeds), group=settings.topic("warwire-connect"),
+             websub=settings.websub_callback or None)
     task = asyncio.create_task(owner.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -101,6 +111,10 @@ async def _connect(settings, demo_url: str | None) -> int:  # type: ignore[no-un
         pass
     finally:
         probe_task.cancel()
+        if renew is not None:
+            renew.cancel()
+        if websub is not None:
+            await websub.stop()
         if http is not None:
             await http.cleanup()
         await fetcher.close()

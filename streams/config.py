@@ -11,6 +11,8 @@
 | worker metrics port | worker.metrics_port      | WARWIRE_METRICS_PORT       | 9464 (0 = off)          |
 | connector metrics   | connectors.metrics_port  | WARWIRE_CONNECT_METRICS_PORT | 9465 (0 = off)        |
 | feed list           | connectors.feeds         | WARWIRE_FEEDS              | config/feeds.yaml       |
+| WebSub callback URL | connectors.websub_callback | WARWIRE_WEBSUB_CALLBACK  | "" (WebSub off)         |
+| WebSub port         | connectors.websub_port   | WARWIRE_WEBSUB_PORT        | 9466                    |
 | taxonomy            | taxonomy                 | WARWIRE_TAXONOMY           | config/topics.yaml      |
 | rule files          | rules                    | WARWIRE_RULES (a:b)        | [rules]                 |
 | dedupe horizon      | dedupe.horizon           | WARWIRE_DEDUPE_HORIZON     | 7d                      |
@@ -47,6 +49,8 @@ class Settings:
     metrics_port: int = 9464
     connect_metrics_port: int = 9465
     feeds: Path = ROOT / "config" / "feeds.yaml"
+    websub_callback: str = ""
+    websub_port: int = 9466
     taxonomy: Path = ROOT / "config" / "topics.yaml"
     rules: tuple[Path, ...] = (ROOT / "rules",)
     horizon_s: float = 7 * 86400.0
@@ -108,7 +112,12 @@ def _from_file(cfg: Path, s: Settings) -> Settings:
             kw["worker_data"] = path(v)
         if "metrics_port" in f:
             kw["metrics_port"] = f["metrics_port"].int(0, 65535)
-    if "connectors" in top and (f := top["connectors"].fields({"feeds", "metrics_port"})):
+    if "connectors" in top and (f := top["connectors"].fields({"feeds", "metrics_port", "websub_callback",
+                                                                  "websub_port"})):
+        if "websub_callback" in f and f["websub_callback"].value:
+            kw["websub_callback"] = f["websub_callback"].str()
+        if "websub_port" in f:
+            kw["websub_port"] = f["websub_port"].int(1, 65535)
         if "feeds" in f and (v := f["feeds"].str()):
             kw["feeds"] = path(v)
         if "metrics_port" in f:
@@ -143,7 +152,8 @@ def _from_env(env: Mapping[str, str], s: Settings) -> Settings:
             return None
         return v
 
-    simple = {"WARWIRE_BROKER": "broker", "WARWIRE_TOPIC_PREFIX": "topic_prefix"}
+    simple = {"WARWIRE_BROKER": "broker", "WARWIRE_TOPIC_PREFIX": "topic_prefix",
+              "WARWIRE_WEBSUB_CALLBACK": "websub_callback"}
     for var, attr in simple.items():
         if var in env:
             kw[attr] = env[var].strip()
@@ -151,7 +161,7 @@ def _from_env(env: Mapping[str, str], s: Settings) -> Settings:
             "WARWIRE_REPLICATION_FACTOR": ("replication_factor", 1, 16),
             "WARWIRE_METRICS_PORT": ("metrics_port", 0, 65535),
             "WARWIRE_CONNECT_METRICS_PORT": ("connect_metrics_port", 0, 65535),
-            "WARWIRE_DEMO_PORT": ("demo_port", 1, 65535)}
+            "WARWIRE_DEMO_PORT": ("demo_port", 1, 65535), "WARWIRE_WEBSUB_PORT": ("websub_port", 1, 65535)}
     for var, (attr, lo, hi) in ints.items():
         if var in env:
             kw[attr] = integer(var, lo, hi)

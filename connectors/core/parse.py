@@ -42,6 +42,8 @@ class Parsed:
     items: list[NewsItem]
     partial: str | None  # why the feed parsed only in part, when it did
     language: str
+    hub: str | None = None        # <link rel="hub">: the feed can be pushed by WebSub
+    self_url: str | None = None   # <link rel="self">: the topic URL at the hub
 
 
 def canonical_url(url: str) -> str:
@@ -138,4 +140,5 @@ def parse_feed(body: bytes, headers: Mapping[str, str], feed: FeedSpec, now: dat
         exc = d["bozo_exception"]
         if not isinstance(exc, feedparser.CharacterEncodingOverride):
             partial = f"{type(exc).__name__}: {str(exc)[:200]}"
-    return Parsed(items, partial, feed.lang or channel_lang)
+    links = {ln.get("rel"): ln.get("href") for ln in d.feed.get("links", []) if ln.get("href")}
+    return Parsed(items, partial, feed.lang or channel_lang, links.get("hub"), links.get("self"))

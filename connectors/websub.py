@@ -1,0 +1,127 @@
+"""WebSub subscriber: the callback server, subscription requests and lease renewal.
+
+Enabled when `connectors.websub_callback` (WARWIRE_WEBSUB_CALLBACK) gives the public base URL of
+the callback server, which listens on `connectors.websub_port` (WARWIRE_WEBSUB_PORT). Pushed
+content goes through the same parse → publish path as polled content, so what was already
+published is not published again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import aiohttp
+from aiohttp import web
+
+from connectors.core.parse import FeedParseError, parse_feed
+from connectors.core.websub import Subscription, signature_ok, subscription_form, verify_intent
+from connectors.feeds import FeedSpec
+from streams import logs
+
+if TYPE_CHECKING:
+    from connectors.poller import Poller
+
+log = logs.get("warwire.connect")
+MAX_PUSH_BYTES = 10 * 1024 * 1024
+
+
+def feed_id(url: str) -> str:
+    return hashlib.sha1(url.encode()).hexdigest()[:16]
+
+
+class WebSub:
+    def __init__(self, poller: Poller, callback_base: str, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
+        self.poller, self.callback_base, self.port, self.host = poller, callback_base.rstrip("/"), port, host
+        self.subs: dict[str, Subscription] = {}
+        self.feeds: dict[str, FeedSpec] = {}
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def active(self, feed_url: str) -> bool:
+        sub = self.subs.get(feed_id(feed_url))
+        return sub is not None and sub.state == "active"
+
+    def callback(self, feed_url: str) -> str:
+        return f"{self.callback_base}/websub/{feed_id(feed_url)}"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=MAX_PUSH_BYTES)
+        app.router.add_get("/websub/{fid}", self._verify)
+        app.router.add_post("/websub/{fid}", self._content)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def ensure(self, feed: FeedSpec, hub: str, topic: str) -> None:
+        """Subscribe to a feed's hub, unless a subscription is already pending or active."""
+        fid = feed_id(feed.url)
+        sub = self.subs.get(fid)
+        if sub is not None and sub.hub == hub and sub.state in ("pending", "active"):
+            return
+        sub = Subscription(feed=feed.url, topic=topic, hub=hub, secret=secrets.token_hex(20))
+        self.subs[fid], self.feeds[fid] = sub, feed
+        await self._request(sub)
+
+    async def _request(self, sub: Subscription) -> None:
+        assert self._session is not None
+        sub.state = "pending"
+        try:
+            async with self._session.post(sub.hub, data=subscription_form(sub, self.callback(sub.feed))) as resp:
+                ok = 200 <= resp.status < 300
+                log.info("websub_subscribe", feed=sub.feed, hub=sub.hub, status=resp.status) if ok else \
+                    log.warning("websub_subscribe_refused", feed=sub.feed, hub=sub.hub, status=resp.status)
+                if not ok:
+                    sub.state = "denied"
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            sub.state = "denied"
+            log.warning("websub_subscribe_failed", feed=sub.feed, hub=sub.hub, reason=type(exc).__name__)
+
+    async def renew_forever(self, every_s: float = 30.0) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            now = time.time()
+            for sub in list(self.subs.values()):
+                if sub.renew_due(now):
+                    log.info("websub_renew", feed=sub.feed, lease_s=sub.lease_s)
+                    await self._request(sub)
+
+    async def _verify(self, request: web.Request) -> web.Response:
+        sub = self.subs.get(request.match_info["fid"])
+        status, body = verify_intent(request.query, sub, time.time())
+        if sub is not None and status == 200:
+            log.info("websub_verified", feed=sub.feed, state=sub.state, lease_s=sub.lease_s)
+        return web.Response(status=status, text=body)
+
+    async def _content(self, request: web.Request) -> web.Response:
+        fid = request.match_info["fid"]
+        sub, feed = self.subs.get(fid), self.feeds.get(fid)
+        body = await request.read()
+        if sub is None or feed is None:
+            return web.Response(status=404)
+        if not signature_ok(sub.secret, body, request.headers.get("X-Hub-Signature")):
+            # The spec asks for a 2xx even so; the content is ignored.
+            self.poller.metrics.pushes.labels(feed.source, "bad_signature").inc()
+            log.warning("websub_bad_signature", feed=feed.url)
+            return web.Response(status=202)
+        try:
+            parsed = parse_feed(body, request.headers, feed, datetime.now(UTC))
+        except FeedParseError as exc:
+            self.poller.metrics.pushes.labels(feed.source, "parse_error").inc()
+            log.warning("websub_content_not_a_feed", feed=feed.url, reason=str(exc))
+            return web.Response(status=202)
+        new = await self.poller.accept(feed, parsed.items)
+        self.poller.metrics.pushes.labels(feed.source, "accepted").inc()
+        log.info("websub_content", feed=feed.url, items=len(parsed.items), new=new)
+        return web.Response(status=202)
