@@ -139,3 +139,22 @@ def test_entries_of_a_feed_without_a_language_hint_get_a_detected_language() -> 
     assert items == {"ru": "ru", "de": "de", "short": "en"}  # too short to tell: the channel's <language>
     hinted = parse_feed(body, {}, spec(lang="uk"), NOW).items
     assert {i.lang for i in hinted} == {"uk"}  # the operator's hint wins
+
+
+@pytest.mark.parametrize("body", [
+    # RSS 0.91
+    b'<?xml version="1.0"?><rss version="0.91"><channel><title>t</title><link>https://x.example/</link>'
+    b"<description>d</description><language>en</language><item><title>Air defence over Kyiv</title>"
+    b"<link>https://x.example/a?utm_source=x</link><description>Drones shot down.</description></item></channel></rss>",
+    # RSS 1.0 (RDF)
+    b'<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+    b'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+    b'<channel rdf:about="https://x.example/"><title>t</title><link>https://x.example/</link><description>d</description>'
+    b'<items><rdf:Seq><rdf:li rdf:resource="https://x.example/a"/></rdf:Seq></items></channel>'
+    b'<item rdf:about="https://x.example/a"><title>Air defence over Kyiv</title><link>https://x.example/a?utm_source=x</link>'
+    b"<description>Drones shot down.</description><dc:date>2023-09-28T10:00:00Z</dc:date></item></rdf:RDF>",
+])
+def test_rss_091_and_rss_10_parse(body: bytes) -> None:
+    (it,) = parse_feed(body, {}, spec(lang="en"), NOW).items
+    assert (it.title, it.summary, it.url) == ("Air defence over Kyiv", "Drones shot down.", "https://x.example/a")
+    assert it.id  # a guid, else the canonical URL
