@@ -4,38 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from streams.config import Settings
-from streams.kafka import TrackingProducer
+from streams.kafka import TrackingProducer, read_batches
 from streams.schema import TOPIC_ALERTS, TOPIC_DLQ, Alert, DeadLetter, RecordError, decode
 
 
 async def read_dead_letters(settings: Settings) -> AsyncIterator[tuple[int, int, DeadLetter | None, bytes]]:
     """Every record on the dead-letter topic, from the start to the current end."""
-    topic = settings.topic(TOPIC_DLQ)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", group_id=None)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        end = await consumer.end_offsets(parts)
-        remaining = {tp for tp in parts if end[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=2000)
-            for tp, records in batch.items():
-                for r in records:
-                    try:
-                        letter: DeadLetter | None = decode(DeadLetter, r.value)
-                    except RecordError:
-                        letter = None
-                    yield tp.partition, r.offset, letter, r.value
-                    if r.offset + 1 >= end[tp]:
-                        remaining.discard(tp)
-    finally:
-        await consumer.stop()
+    async for batch in read_batches(settings.bootstrap, settings.topic(TOPIC_DLQ)):
+        for r in batch:
+            try:
+                letter: DeadLetter | None = decode(DeadLetter, r.value)
+            except RecordError:
+                letter = None
+            yield r.partition, r.offset, letter, r.value
 
 
 async def list_dead_letters(settings: Settings) -> list[str]:

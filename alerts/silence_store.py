@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from alerts.silences import Silence
 from streams.config import Settings
-from streams.kafka import TrackingProducer
+from streams.kafka import TrackingProducer, read_batches
 from streams.schema import TOPIC_SILENCES, RecordError, decode, encode
 
 
@@ -25,41 +22,20 @@ async def put(settings: Settings, silence: Silence) -> None:
 async def read_all(settings: Settings) -> dict[str, Silence]:
     """Every silence on the topic (latest version of each), read to the current end."""
     out: dict[str, Silence] = {}
-    tp = TopicPartition(settings.topic(TOPIC_SILENCES), 0)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
-        while end and await consumer.position(tp) < end:
-            for records in (await consumer.getmany(tp, timeout_ms=1000)).values():
-                for r in records:
-                    _apply(out, r.key, r.value)
-    finally:
-        await consumer.stop()
+    async for batch in read_batches(settings.bootstrap, settings.topic(TOPIC_SILENCES)):
+        for r in batch:
+            _apply(out, r.key, r.value)
     return out
 
 
 async def follow(settings: Settings, on_change: Callable[[dict[str, Silence]], None]) -> None:
     """Keep `on_change` up to date with every silence, for as long as the task runs."""
     current: dict[str, Silence] = {}
-    tp = TopicPartition(settings.topic(TOPIC_SILENCES), 0)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        while True:
-            batch = await consumer.getmany(tp, timeout_ms=1000)
-            if batch:
-                for records in batch.values():
-                    for r in records:
-                        _apply(current, r.key, r.value)
-                on_change(dict(current))
-            await asyncio.sleep(0)
-    finally:
-        await consumer.stop()
+    async for batch in read_batches(settings.bootstrap, settings.topic(TOPIC_SILENCES), follow=True):
+        if batch:
+            for r in batch:
+                _apply(current, r.key, r.value)
+            on_change(dict(current))
 
 
 def _apply(current: dict[str, Silence], key: bytes | None, value: bytes | None) -> None:

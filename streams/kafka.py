@@ -1,10 +1,11 @@
-"""Kafka client pieces shared by the worker (faust) and the connectors."""
+"""Kafka client pieces shared by the worker (faust), the connectors and the CLI."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 
 class TrackingProducer(AIOKafkaProducer):
@@ -21,3 +22,25 @@ class TrackingProducer(AIOKafkaProducer):
     async def send(self, topic: str, *args: Any, **kwargs: Any) -> Any:
         self.client.add_topic(topic)
         return await super().send(topic, *args, **kwargs)
+
+
+async def read_batches(bootstrap: str, topic: str, follow: bool = False) -> AsyncIterator[list[ConsumerRecord]]:
+    """Every record of a topic, from the beginning, in batches: up to the end it had when called,
+    or (follow) for as long as the caller iterates. Reads as no group: commits nothing."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # metadata, so that the topic's partitions are known
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        end = await consumer.end_offsets(parts)
+        while True:
+            if not follow and all([await consumer.position(tp) >= end[tp] for tp in parts]):
+                return
+            batch = await consumer.getmany(*parts, timeout_ms=1000)
+            records = [r for rs in batch.values() for r in rs]
+            if records or follow:
+                yield records
+    finally:
+        await consumer.stop()
