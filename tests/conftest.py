@@ -126,3 +126,18 @@ def wait_until(cond, timeout: float, interval: float = 0.2, what: str = "conditi
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def publish(bootstrap: str, prefix: str, items: list) -> None:  # type: ignore[type-arg]
+    """Put NewsItems on a test's raw topic, keyed by item id, as the connectors do."""
+    from aiokafka import AIOKafkaProducer
+
+    from streams.schema import encode
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for it in items:
+            await producer.send_and_wait(f"{prefix}warwire.raw", key=it.id.encode(), value=encode(it))
+    finally:
+        await producer.stop()

@@ -7,11 +7,10 @@ import time
 import urllib.request
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-from streams.schema import NewsItem, encode
-from tests.conftest import free_port, wait_until
+from streams.schema import NewsItem
+from tests.conftest import free_port, publish, wait_until
 
 pytestmark = pytest.mark.kafka
 PARTITIONS = 4
@@ -36,16 +35,6 @@ def pair(city: str, p1: int, p2: int) -> tuple[NewsItem, NewsItem]:
                  summary=BODY.format(city=city).replace("on Tuesday morning", "on Tuesday"), lang="en",
                  source="broadcaster", url=f"https://broadcaster.example/{city}")
     return a, b
-
-
-async def publish(bootstrap: str, prefix: str, items: list[NewsItem]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for it in items:
-            await producer.send_and_wait(f"{prefix}warwire.raw", key=it.id.encode(), value=encode(it))
-    finally:
-        await producer.stop()
 
 
 def scrape(port: str) -> str:

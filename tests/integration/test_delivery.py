@@ -12,12 +12,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from streams.schema import NewsItem, encode
-from tests.conftest import wait_until
+from streams.schema import NewsItem
+from tests.conftest import publish, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -46,16 +45,6 @@ STORIES = [  # five different stories, all about air defence
 def items(n: int, lang: str = "en") -> list[NewsItem]:
     return [NewsItem(id=f"it-{i}-{time.time_ns()}", title=STORIES[i][0], summary=STORIES[i][1], lang=lang,
                      source=f"outlet-{i}", url=f"https://outlet-{i}.example/{i}") for i in range(n)]
-
-
-async def publish(bootstrap: str, prefix: str, news: list[NewsItem]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for it in news:
-            await producer.send_and_wait(f"{prefix}warwire.raw", key=it.id.encode(), value=encode(it))
-    finally:
-        await producer.stop()
 
 
 def setup(tmp_path: Path, run_env: dict[str, str], receivers: str, **urls: str) -> dict[str, str]:

@@ -1,0 +1,231 @@
+"""Operator and offline commands of `warwire`: tag, dedupe, rules test, ingest, the DLQ and
+silences. They run the worker's own code on files or against the broker."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Iterator
+from typing import IO
+
+import orjson
+
+from streams.core.spec import SpecError
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from streams.config import load_settings
+
+    if getattr(args, "config", None):
+        os.environ["WARWIRE_CONFIG"] = args.config
+    return load_settings()
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from streams import logs
+
+    settings = _settings(args)
+    logs.configure(settings.log_format)
+    return asyncio.run(_ingest(settings, args.file))
+
+
+async def _ingest(settings, path: str) -> int:  # type: ignore[no-untyped-def]
+    """Publish NewsItems from JSONL to the raw topic (idempotent producer, keyed by item id);
+    bad lines are reported with their line number and skipped."""
+    from tqdm import tqdm
+
+    from connectors.publish import Publisher
+    from streams.schema import TOPIC_RAW
+    from streams.topics import ensure_topics, wait_for_broker
+
+    await wait_for_broker(settings.bootstrap)
+    await ensure_topics(settings)
+    total = sum(1 for _ in open(path, "rb")) if path != "-" else None  # noqa: SIM115
+    publisher = Publisher(settings.bootstrap, settings.topic(TOPIC_RAW))
+    await publisher.start()
+    sent = bad = 0
+    batch: list = []  # type: ignore[type-arg]
+    try:
+        for _, item in tqdm(_read_items(path), total=total, unit="item", file=sys.stderr, disable=None):
+            if item is None:
+                bad += 1
+                continue
+            batch.append(item)
+            if len(batch) >= 500:
+                await publisher.publish(batch)
+                sent += len(batch)
+                batch = []
+        if batch:
+            await publisher.publish(batch)
+            sent += len(batch)
+    finally:
+        await publisher.stop()
+    print(f"published {sent} item(s) to {settings.topic(TOPIC_RAW)}; {bad} bad line(s) skipped", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _read_items(path: str) -> Iterator[tuple[int, object]]:
+    from streams.schema import NewsItem, RecordError, decode
+
+    stream: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    with stream:
+        for n, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                yield n, decode(NewsItem, line)
+            except RecordError as exc:
+                print(f"{path}:{n}: {exc}", file=sys.stderr)
+                yield n, None
+
+
+def _offline(args: argparse.Namespace, out_fn) -> int:  # type: ignore[no-untyped-def]
+    from alerts.engine import compile_rules
+    from alerts.loader import load_rules
+    from streams.core.pipeline import MemoryState
+    from streams.core.tagging import compile_taxonomy, load_taxonomy
+
+    settings = _settings(args)
+    tax = compile_taxonomy(load_taxonomy(args.taxonomy or settings.taxonomy))
+    rules = compile_rules(load_rules(list(settings.rules), tax.spec.topic_ids)) if args.cmd == "rules" else None
+    state = MemoryState()
+    bad = 0
+    for _, item in _read_items(args.file):
+        if item is None:
+            bad += 1
+            continue
+        now = item.published.timestamp() if item.published else time.time()  # type: ignore[attr-defined]
+        res = state.run(item, tax, rules, now, settings.horizon_s)  # type: ignore[arg-type]
+        sys.stdout.buffer.write(orjson.dumps(out_fn(res)) + b"\n")
+    return 1 if bad else 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from streams.schema import to_builtins
+
+    return _offline(args, lambda r: {"id": r.tagged.item.id, "topics": r.tagged.topics,
+                                     "scores": r.tagged.scores,
+                                     "matches": [to_builtins(m) for m in r.tagged.matches]})
+
+
+def cmd_dedupe(args: argparse.Namespace) -> int:
+    return _offline(args, lambda r: {"id": r.tagged.item.id, "story": r.tagged.story,
+                                     "duplicate_of": r.tagged.duplicate_of,
+                                     "reason": r.tagged.duplicate_reason, "outlets": r.tagged.outlets})
+
+
+def _backtest(args: argparse.Namespace, topics: frozenset[str]) -> int:
+    """`warwire rules test RULES --items FILE.jsonl`: run items through the worker's own
+    dedupe, tagging and rule engine, in order, with each item's published time as `now`."""
+    from collections import Counter
+
+    from tqdm import tqdm
+
+    from alerts.engine import compile_rules
+    from alerts.loader import load_rules
+    from streams.core.pipeline import MemoryState
+    from streams.core.tagging import compile_taxonomy, load_taxonomy
+
+    settings = _settings(args)
+    try:
+        rules = compile_rules(load_rules(args.paths, topics))
+    except SpecError as exc:
+        return _report(exc)
+    tax = compile_taxonomy(load_taxonomy(args.taxonomy or settings.taxonomy))
+    total = sum(1 for _ in open(args.items, "rb")) if args.items != "-" else None  # noqa: SIM115
+    state = MemoryState()
+    fired: Counter[str] = Counter()
+    throttled: Counter[str] = Counter()
+    bad = 0
+    bar = tqdm(_read_items(args.items), total=total, unit="item", file=sys.stderr,
+               disable=None if total and total >= 1000 else True)
+    for _, item in bar:
+        if item is None:
+            bad += 1
+            continue
+        now = item.published.timestamp() if item.published else time.time()  # type: ignore[attr-defined]
+        res = state.run(item, tax, rules, now, settings.horizon_s)  # type: ignore[arg-type]
+        for rule, _reason in res.suppressed:
+            throttled[rule] += 1
+        for alert in res.alerts:
+            fired[alert.rule] += 1
+            terms = ", ".join(sorted({m.term for m in alert.matches})) or "-"
+            if args.json:
+                print(orjson.dumps({"at": alert.fired_at.isoformat(), "rule": alert.rule, "severity": alert.severity,
+                                    "item": item.id, "story": alert.story, "outlets": alert.outlets,  # type: ignore[attr-defined]
+                                    "topics": alert.topics, "terms": sorted({m.term for m in alert.matches}),
+                                    "title": alert.title}).decode())
+            else:
+                print(f"{alert.fired_at:%Y-%m-%d %H:%M:%S}Z  {alert.rule} [{alert.severity}]  {alert.title}\n"
+                      f"    why: topics {', '.join(alert.topics) or '-'}; terms {terms}; "
+                      f"{alert.outlets} outlet(s); story {alert.story}")
+    print("\nsummary:" if not args.json else "summary:", file=sys.stderr if args.json else sys.stdout)
+    for r in rules.rules:
+        print(f"  {r.name}: {fired[r.name]} alert(s), {throttled[r.name]} throttled",
+              file=sys.stderr if args.json else sys.stdout)
+    return 1 if bad else 0
+
+
+def _report(exc: SpecError) -> int:
+    """Print every error of a file, then their count; the exit code of a failed lint."""
+    print(exc, file=sys.stderr)
+    print(f"{len(exc.issues)} error(s)", file=sys.stderr)
+    return 1
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from alerts import dlq
+
+    settings = _settings(args)
+    if args.action == "list":
+        lines = asyncio.run(dlq.list_dead_letters(settings))
+        for line in lines:
+            print(line)
+        print(f"{len(lines)} dead letter(s) on {settings.topic('warwire.dlq')}", file=sys.stderr)
+        return 0
+    replayed, skipped = asyncio.run(dlq.replay_deliveries(settings, dry_run=args.dry_run))
+    verb = "would replay" if args.dry_run else "replayed"
+    print(f"{verb} {replayed} failed deliver{'y' if replayed == 1 else 'ies'}; "
+          f"left {skipped} other dead letter(s) (bad input records are not replayed)")
+    return 0
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    from alerts import silence_store
+    from alerts.silences import expired, new_silence
+    from streams.core.spec import parse_duration
+
+    settings = _settings(args)
+    now = time.time()
+    if args.action == "add":
+        duration = parse_duration(args.duration or "")
+        if duration is None:
+            print(f"warwire silence add: --for needs a duration such as 30m, 2h or 1d, got {args.duration!r}",
+                  file=sys.stderr)
+            return 2
+        try:
+            s = new_silence(now, duration, rule=args.rule, topic=args.topic, source=args.source,
+                            comment=args.comment or "", created_by=os.environ.get("USER", ""))
+        except ValueError as exc:
+            print(f"warwire silence add: {exc}", file=sys.stderr)
+            return 2
+        asyncio.run(silence_store.put(settings, s))
+        print(s.id)
+        return 0
+    current = asyncio.run(silence_store.read_all(settings))
+    if args.action == "list":
+        shown = [s for s in current.values() if args.all or s.ends_at > now]
+        for s in sorted(shown, key=lambda s: s.starts_at):
+            state = "active" if s.active(now) else ("expired" if s.ends_at <= now else "pending")
+            ends = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s.ends_at))
+            print(f"{s.id}\t{state}\tuntil {ends}\t{s.describe()}\t{s.comment}")
+        return 0
+    if args.id not in current:
+        print(f"warwire silence expire: no silence {args.id!r}", file=sys.stderr)
+        return 1
+    asyncio.run(silence_store.put(settings, expired(current[args.id], now)))
+    print(f"expired {args.id}")
+    return 0
