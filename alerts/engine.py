@@ -18,25 +18,24 @@ from alerts.query import Fields, item_fields
 from alerts.query import parse as parse_query
 from streams.schema import Alert, TaggedItem
 
-Predicate = Callable[[TaggedItem], bool]
+
+class ItemWords:
+    """An item's normalised words, computed at most once per evaluation, for the rules that ask."""
+
+    __slots__ = ("tagged", "_fields")
+
+    def __init__(self, tagged: TaggedItem) -> None:
+        self.tagged = tagged
+        self._fields: Fields | None = None
+
+    @property
+    def fields(self) -> Fields:
+        if self._fields is None:
+            self._fields = item_fields(self.tagged.item.title, self.tagged.item.summary)
+        return self._fields
 
 
-class _Words:
-    """An item's normalised words, computed once per item for all rules that ask."""
-
-    __slots__ = ("item", "fields")
-
-    def __init__(self) -> None:
-        self.item: object = None
-        self.fields: Fields = {}
-
-    def of(self, tagged: TaggedItem) -> Fields:
-        if self.item is not tagged.item:
-            self.item, self.fields = tagged.item, item_fields(tagged.item.title, tagged.item.summary)
-        return self.fields
-
-
-_words = _Words()
+Predicate = Callable[[TaggedItem, ItemWords], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,26 +66,26 @@ def _predicate(spec: RuleSpec) -> Predicate:
     checks: list[Predicate] = []
     if spec.topics_any:
         any_of = frozenset(spec.topics_any)
-        checks.append(lambda t: not any_of.isdisjoint(t.topics))
+        checks.append(lambda t, w: not any_of.isdisjoint(t.topics))
     if spec.topics_all:
         all_of = frozenset(spec.topics_all)
-        checks.append(lambda t: all_of.issubset(t.topics))
+        checks.append(lambda t, w: all_of.issubset(t.topics))
     if spec.languages:
         langs = frozenset(spec.languages)
-        checks.append(lambda t: t.item.lang in langs)
+        checks.append(lambda t, w: t.item.lang in langs)
     if spec.sources:
         sources = frozenset(spec.sources)
-        checks.append(lambda t: t.item.source in sources)
+        checks.append(lambda t, w: t.item.source in sources)
     if spec.labels:
         wanted = dict(spec.labels)
-        checks.append(lambda t: all(t.item.labels.get(k) == v for k, v in wanted.items()))
+        checks.append(lambda t, w: all(t.item.labels.get(k) == v for k, v in wanted.items()))
     if spec.query:
         query = parse_query(spec.query)
-        checks.append(lambda t: query(_words.of(t)))
+        checks.append(lambda t, w: query(w.fields))
     if spec.min_outlets > 1:
         n = spec.min_outlets
-        checks.append(lambda t: t.outlets >= n)
-    return lambda t: all(c(t) for c in checks)
+        checks.append(lambda t, w: t.outlets >= n)
+    return lambda t, w: all(c(t, w) for c in checks)
 
 
 def compile_rules(spec: RuleSetSpec, configured: Mapping[str, bool] | None = None) -> RuleSet:
@@ -106,8 +105,9 @@ def evaluate(ruleset: RuleSet, tagged: TaggedItem) -> list[Firing]:
     """The rules this item satisfies, each with its throttle key; story-level rules (coverage)
     first, so that their alerts can inhibit the same story's per-item alerts."""
     out: list[Firing] = []
+    words = ItemWords(tagged)
     for rule in ruleset.rules:
-        if not rule.predicate(tagged):
+        if not rule.predicate(tagged, words):
             continue
         if rule.spec.type == "coverage" and tagged.duplicate_of is None and rule.spec.min_outlets > 1:
             continue  # a story's first item cannot have reached several outlets yet
