@@ -8,7 +8,8 @@ Every lane agent reads every task and acts only on its own receiver's. faust giv
 its own buffer and commits an offset only when all of them are done with it, so a slow or dead
 receiver holds up its own lane (up to the 4,096 buffered tasks) and no other. Retries go back on
 the deliveries topic with their due time. Lanes exist for the receivers configured when the worker
-starts; receivers added later by a rule reload share the catch-all lane until the next restart.
+starts with their URL set (and the console); receivers added or configured later share the catch-all
+lane until the next restart.
 
 Ledger (`delivered` table, on the deliveries partitions): before each POST the state `sending` is
 written and flushed to the changelog; after it, `delivered`, `retrying` or `failed`. A task read
@@ -26,7 +27,7 @@ from typing import Any
 import aiohttp
 
 from alerts import delivery
-from streams.agents import _guarded, config, log, metrics
+from streams.agents import BATCH_MAX, BATCH_WAIT_S, _each, _guarded, config, confirm, log, metrics
 from streams.app import alerts_topic, app, delivered, deliveries_topic, dlq_topic
 from streams.schema import Alert, DeadLetter, DeliveryTask, decode, encode, utcnow
 
@@ -48,11 +49,12 @@ async def _enqueue(task: DeliveryTask) -> None:
     await fut
 
 
-async def _fan_out(event: Any) -> None:
+async def _fan_out(event: Any) -> list[Any]:
     alert = decode(Alert, event.value)
     now = time.time()
-    for receiver in alert.receivers:
-        await _enqueue(DeliveryTask(alert=alert, receiver=receiver, attempt=1, not_before=now))
+    return [await deliveries_topic.send(key=alert.id.encode(),
+                                        value=encode(DeliveryTask(alert=alert, receiver=r, attempt=1, not_before=now)))
+            for r in alert.receivers]
 
 
 async def _attempt(event: Any, owns: Callable[[str], bool]) -> None:
@@ -62,6 +64,11 @@ async def _attempt(event: Any, owns: Callable[[str], bool]) -> None:
     alert, name = task.alert, task.receiver
     key = delivery.idempotency_key(alert.id, name).encode()
     rec = config.receivers.get(name) or delivery.Receiver(name, "console")
+    if rec.type == "console":
+        # A terminal has no side effect to protect: no ledger, no flush (a crash may print twice).
+        await delivery.send(_http(), rec, alert)
+        metrics.deliveries.labels(name, "ok").inc()
+        return
     action = delivery.on_ledger(delivered.get(key), rec.type)
     if action == "skip":
         metrics.suppressed.labels(alert.rule, "already_delivered").inc()
@@ -108,8 +115,8 @@ async def _attempt(event: Any, owns: Callable[[str], bool]) -> None:
 
 @app.agent(alerts_topic, concurrency=1)
 async def deliver(stream: Any) -> None:
-    async for event in stream.events():
-        await _guarded("deliver", event, _fan_out)
+    async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_S):
+        await confirm("deliver", await _each("deliver", events, _fan_out))
 
 
 def _lane(name: str, owns: Callable[[str], bool]) -> None:
@@ -121,7 +128,7 @@ def _lane(name: str, owns: Callable[[str], bool]) -> None:
     app.agent(deliveries_topic, name=f"warwire.deliver.lane.{name}", concurrency=1)(lane)
 
 
-_LANES = frozenset(config.receivers)
+_LANES = frozenset(n for n, r in config.receivers.items() if r.configured)
 for _name in sorted(_LANES):
     _lane(_name, lambda receiver, mine=_name: receiver == mine)
 _lane("other", lambda receiver: receiver not in _LANES)

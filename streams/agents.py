@@ -12,65 +12,57 @@ Each agent runs with concurrency=1 (faust #606) and scales with partitions and w
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
-from prometheus_client import CollectorRegistry, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from alerts import delivery, silence_store
 from alerts.engine import RuleSet, compile_rules
 from alerts.loader import load_rules, rule_files
 from alerts.silences import Silence
 from streams import logs
+from streams.analyzers import AnalyzerPool
 from streams.app import (
+    LagMonitor,
     alerts_topic,
     analyzed_topic,
     app,
-    dedupe_index,
+    dedupe_state,
     dlq_topic,
     raw_topic,
     settings,
-    stories,
     stories_topic,
-    throttle,
 )
-from streams.core.pipeline import analyze, decide, shard_key
+from streams.core.pipeline import decide
 from streams.core.spec import SpecError
 from streams.core.tagging import Taxonomy, compile_taxonomy, load_taxonomy
 from streams.http import serve
-from streams.metrics import MsToSeconds, PipelineMetrics
+from streams.metrics import PipelineMetrics
 from streams.schema import (
+    AnalyzedBatch,
     AnalyzedItem,
     DeadLetter,
-    NewsItem,
     RecordError,
     decode,
     encode,
     utcnow,
 )
+from streams.state import StateBatch
 from streams.topics import BrokerProbe
 
 log = logs.get("warwire.worker")
 
 
-def faust_metrics(registry: CollectorRegistry, prefix: str = "warwire_faust") -> object:
-    """faust's Prometheus sensors, with `<prefix>_events_runtime_ms` (an abbreviated unit that
-    promtool rejects) replaced by `<prefix>_events_runtime_seconds`."""
-    m = FaustMetrics.create(registry, prefix)
-    registry.unregister(m.events_runtime_latency)
-    seconds = Histogram(f"{prefix}_events_runtime_seconds", "Time an event spent in an agent", registry=registry,
-                        buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
-    return m._replace(events_runtime_latency=MsToSeconds(seconds))
-
-
 metrics = PipelineMetrics(CollectorRegistry())
 ProcessCollector(registry=metrics.registry)
 PlatformCollector(registry=metrics.registry)
-# faust's own sensors (events, consumer offsets and end offsets, commit and send latency).
-app.monitor = PrometheusMonitor(metrics=faust_metrics(metrics.registry))
+app.monitor = LagMonitor(metrics.registry)
 
 
 class Config:
@@ -130,95 +122,176 @@ class Config:
 
 
 config = Config()
-async def _dead_letter(stage: str, event: Any, reason: str) -> None:
+BATCH_MAX = 500        # events per agent iteration
+BATCH_WAIT_S = 0.01   # how long an iteration waits for more events before it works on what it has
+
+
+def _letter(stage: str, event: Any, reason: str) -> DeadLetter:
     msg = event.message
     value = msg.value if isinstance(msg.value, bytes) else b""
-    letter = DeadLetter(reason=reason, stage=stage, topic=msg.topic, partition=msg.partition,
-                        offset=msg.offset, value=value[:10_000].decode("utf-8", "replace"), at=utcnow())
     metrics.dead_letters.labels(stage).inc()
     log.warning("dead_lettered", stage=stage, reason=reason, topic=msg.topic,
                 partition=msg.partition, offset=msg.offset)
-    fut = await dlq_topic.send(key=msg.key if isinstance(msg.key, bytes) else None, value=encode(letter))
-    await fut
+    return DeadLetter(reason=reason, stage=stage, topic=msg.topic, partition=msg.partition,
+                      offset=msg.offset, value=value[:10_000].decode("utf-8", "replace"), at=utcnow())
+
+
+async def _dead_letter(stage: str, event: Any, reason: str) -> Any:
+    msg = event.message
+    return await dlq_topic.send(key=msg.key if isinstance(msg.key, bytes) else None,
+                                value=encode(_letter(stage, event, reason)))
 
 
 async def _guarded(stage: str, event: Any, handler: Callable[[Any], Awaitable[None]]) -> None:
+    """Run one event's handler; whatever it raises sends the event to the DLQ with the reason."""
     try:
         await handler(event)
     except RecordError as exc:
-        await _dead_letter(stage, event, str(exc))
+        await (await _dead_letter(stage, event, str(exc)))
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - an escaping exception would lose the message
         log.exception("stage_failed", stage=stage)
         try:
-            await _dead_letter(stage, event, f"{type(exc).__name__}: {exc}")
+            await (await _dead_letter(stage, event, f"{type(exc).__name__}: {exc}"))
         except Exception:  # noqa: BLE001
             log.exception("dead_letter_failed", stage=stage)
 
 
-def _float(b: bytes | None) -> float | None:
-    return float(b) if b else None
+async def confirm(stage: str, futures: list[Any]) -> None:
+    """Wait until the broker has every record a batch produced; only then may faust ack (and
+    later commit) the batch's events. A send the producer gave up on (after its own retries) or
+    a stop that comes before the broker answered would let faust commit events whose output is
+    missing, so the worker exits at once without committing: their events are processed again
+    at the next start, and stage 2 recognises what it already decided."""
+    if not futures:
+        return
+    try:
+        await asyncio.shield(asyncio.gather(*futures))
+    except asyncio.CancelledError:
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.gather(*futures)), 15.0)
+        except Exception:  # noqa: BLE001
+            _abort(stage, "stopped before the broker confirmed a batch's output")
+        raise
+    except Exception as exc:  # noqa: BLE001
+        _abort(stage, f"the broker did not take a batch's output: {type(exc).__name__}: {exc}")
 
 
-async def _analyze(event: Any) -> None:
-    item = decode(NewsItem, event.value)
-    t0 = time.perf_counter()
-    analyzed = analyze(item, config.taxonomy)
-    metrics.stage_seconds.labels("analyze").observe(time.perf_counter() - t0)
-    fut = await analyzed_topic.send(key=shard_key(analyzed).encode(), value=encode(analyzed))
-    await fut  # on the broker before this item's offset can be committed
+def _abort(stage: str, reason: str) -> None:
+    log.critical("worker_exiting_uncommitted", stage=stage, reason=reason,
+                 hint="its uncommitted events are processed again at the next start")
+    logging.shutdown()
+    os._exit(70)
 
 
-async def _decide(event: Any) -> None:
-    analyzed = decode(AnalyzedItem, event.value)
-    item = analyzed.item
-    now = time.time()
-    t0 = time.perf_counter()
-    res = decide(analyzed, rules=config.rules,
-                 index_get=lambda k: dedupe_index.get(k.encode()),
-                 story_get=lambda k: stories.get(k.encode()),
-                 throttle_get=lambda k: _float(throttle.get(k.encode())), now=now,
-                 horizon_s=settings.horizon_s, silences=config.silences)
-    metrics.stage_seconds.labels("decide").observe(time.perf_counter() - t0)
-    for k, v in res.index_writes.items():
-        dedupe_index[k.encode()] = v
-    stories[res.story_write[0].encode()] = res.story_write[1]
-    for k, ts in res.throttle_writes.items():
-        throttle[k.encode()] = repr(ts).encode()
-    t = res.tagged
-    metrics.items.labels("duplicate" if t.duplicate_of else "new").inc()
-    if t.duplicate_reason:
-        metrics.duplicates.labels(t.duplicate_reason).inc()
-    for topic in t.topics:
-        metrics.tagged.labels(topic).inc()
-    for rule, reason in res.suppressed:
-        metrics.suppressed.labels(rule, reason).inc()
-    metrics.top_stories.update(t.story, t.outlets, (t.story, item.title[:80]))
-    futures = []
-    if res.story_update is not None:
-        futures.append(await stories_topic.send(key=res.story_update.story.encode(), value=encode(res.story_update)))
-    for alert in res.alerts:
-        metrics.alerts.labels(alert.rule, alert.severity).inc()
-        metrics.latest_alerts.update(alert.id, alert.fired_at.timestamp(),
-                                     (alert.rule, alert.severity, alert.title[:80]))
-        log.info("alert_fired", rule=alert.rule, story=alert.story, item=item.id, topics=alert.topics,
-                 outlets=alert.outlets)
-        futures.append(await alerts_topic.send(key=alert.id.encode(), value=encode(alert)))
-    for fut in futures:
-        await fut  # the alert is on the broker before this item's offset can be committed
+async def _each(stage: str, events: Any, handle: Callable[[Any], Awaitable[list[Any]]]) -> list[Any]:
+    """Run `handle` on every event of a batch; it returns the send futures it started. A bad
+    record or a failing handler sends that event to the DLQ; the others go on."""
+    futures: list[Any] = []
+    for event in events:
+        try:
+            futures.extend(await handle(event))
+        except RecordError as exc:
+            futures.append(await _dead_letter(stage, event, str(exc)))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an escaping exception would lose the message
+            log.exception("stage_failed", stage=stage)
+            futures.append(await _dead_letter(stage, event, f"{type(exc).__name__}: {exc}"))
+    return futures
+
+
+analyzers = AnalyzerPool(settings.analyzers)
+
+
+async def _analyze_batch(events: Any) -> list[Any]:
+    records, errors = await analyzers.analyze(config.taxonomy, [e.value for e in events])
+    futures = [await _dead_letter("analyze", events[i], reason) for i, reason in errors]
+    for lang, value in records:
+        futures.append(await analyzed_topic.send(key=lang.encode(), value=value))
+    return futures
+
+
+class _Decide:
+    """Stage 2 over one batch: decide each event against the table (and the batch's own earlier
+    writes), stage the writes, send story updates and alerts."""
+
+    def __init__(self) -> None:
+        self.state = StateBatch(dedupe_state)
+        self.counts: Counter[tuple[str, ...]] = Counter()
+
+    async def __call__(self, event: Any) -> list[Any]:
+        batch = decode(AnalyzedBatch, event.value)
+        partition, offset = event.message.partition, event.message.offset
+        futures: list[Any] = []
+        for index, analyzed in enumerate(batch.items):
+            try:
+                futures.extend(await self._one(analyzed, partition, (partition, offset, index)))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one item must not cost its batch
+                log.exception("stage_failed", stage="decide", item=analyzed.item.id)
+                letter = _letter("decide", event, f"item {index} ({analyzed.item.id}): {type(exc).__name__}: {exc}")
+                futures.append(await dlq_topic.send(key=analyzed.item.id.encode(), value=encode(letter)))
+        sent = self.state.send(partition, f"{partition}:{offset}".encode())
+        return [*futures, sent] if sent is not None else futures
+
+    async def _one(self, analyzed: AnalyzedItem, partition: int, source: tuple[int, int, int]) -> list[Any]:
+        res = decide(analyzed, rules=config.rules, get_many=lambda keys: self.state.get_many(partition, keys),
+                     now=time.time(), horizon_s=settings.horizon_s, silences=config.silences, source=source)
+        t, item = res.tagged, analyzed.item
+        self.state.stage(partition, res.writes)
+        futures = []
+        c = self.counts
+        c["items", "duplicate" if t.duplicate_of else "new"] += 1
+        if t.duplicate_reason:
+            c["duplicates", t.duplicate_reason] += 1
+        for topic in t.topics:
+            c["tagged", topic] += 1
+        for rule, reason in res.suppressed:
+            c["suppressed", rule, reason] += 1
+        if t.outlets > 1:
+            metrics.top_stories.update(t.story, t.outlets, (t.story, item.title[:80]))
+        if res.story_update is not None:
+            futures.append(await stories_topic.send(key=res.story_update.story.encode(),
+                                                    value=encode(res.story_update)))
+        for alert in res.alerts:
+            c["alerts", alert.rule, alert.severity] += 1
+            metrics.latest_alerts.update(alert.id, alert.fired_at.timestamp(),
+                                         (alert.rule, alert.severity, alert.title[:80]))
+            log.info("alert_fired", rule=alert.rule, story=alert.story, item=item.id, topics=alert.topics,
+                     outlets=alert.outlets)
+            futures.append(await alerts_topic.send(key=alert.id.encode(), value=encode(alert)))
+        return futures
+
+    def publish_counts(self) -> None:
+        by = {"items": metrics.items, "duplicates": metrics.duplicates, "tagged": metrics.tagged,
+              "suppressed": metrics.suppressed, "alerts": metrics.alerts}
+        for (kind, *labels), n in self.counts.items():
+            by[kind].labels(*labels).inc(n)
+        self.counts.clear()
 
 
 @app.agent(raw_topic, concurrency=1)
 async def analyze_items(stream: Any) -> None:
-    async for event in stream.events():
-        await _guarded("analyze", event, _analyze)
+    async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_S):
+        t0 = time.perf_counter()
+        futures = await _analyze_batch(events)
+        metrics.stage_seconds.labels("analyze").observe((time.perf_counter() - t0) / len(events))
+        await confirm("analyze", futures)
 
 
 @app.agent(analyzed_topic, concurrency=1)
 async def decide_items(stream: Any) -> None:
-    async for event in stream.events():
-        await _guarded("decide", event, _decide)
+    async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_S):
+        t0 = time.perf_counter()
+        step = _Decide()
+        futures = await _each("decide", events, step)
+        metrics.stage_seconds.labels("decide").observe((time.perf_counter() - t0) / len(events))
+        await confirm("decide", futures)
+        step.state.commit()  # RocksDB only after the broker has the changelog and the outputs
+        step.publish_counts()
 
 
 def _set_silences(current: dict[str, Silence]) -> None:
@@ -245,6 +318,12 @@ async def follow_silences() -> None:
 @app.timer(interval=2.0)
 async def reload_config() -> None:
     config.reload_if_changed()
+
+
+@app.timer(interval=1.0)
+async def refresh_leaderboards() -> None:
+    metrics.top_stories.refresh()
+    metrics.latest_alerts.refresh()
 
 
 broker_probe = BrokerProbe(settings.bootstrap)

@@ -11,11 +11,14 @@ import os
 from typing import Any
 
 import faust
+from faust.sensors.monitor import Monitor
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from prometheus_client import CollectorRegistry, Gauge
 
 from streams.config import Settings, load_settings
 from streams.kafka import TrackingProducer
 from streams.schema import APP_ID, TABLES, changelog_topic
+from streams.state import BatchTable
 
 
 class IdempotentProducer(faust_aiokafka.Producer):
@@ -30,6 +33,54 @@ class IdempotentProducer(faust_aiokafka.Producer):
         return TrackingProducer
 
 
+class LagMonitor(Monitor):
+    """faust's monitor without its per-message bookkeeping (which costs more per event than
+    stage 2's own work), keeping what operators need: each partition's end offset and committed
+    offset, as Prometheus gauges (their difference is the consumer lag)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        registry = registry or CollectorRegistry()
+        self.end_offset = Gauge("warwire_consumer_end_offset", "Last offset of each consumed partition",
+                                ["topic", "partition"], registry=registry)
+        self.committed = Gauge("warwire_consumer_committed_offset", "Offset the worker committed, per partition",
+                               ["topic", "partition"], registry=registry)
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+        return None
+
+    def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None) -> None:
+        return None
+
+    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_table_get(self, table: Any, key: Any) -> None:
+        return None
+
+    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
+        return None
+
+    def on_table_del(self, table: Any, key: Any) -> None:
+        return None
+
+    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int, valsize: int) -> None:
+        return None
+
+    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
+        return None
+
+    def on_tp_commit(self, tp_offsets: Any) -> None:
+        for tp, offset in tp_offsets.items():
+            self.committed.labels(tp.topic, str(tp.partition)).set(offset)
+
+    def track_tp_end_offset(self, tp: Any, offset: int) -> None:
+        self.end_offset.labels(tp.topic, str(tp.partition)).set(offset)
+
+
 class Transport(faust_aiokafka.Transport):
     Producer = IdempotentProducer
 
@@ -42,11 +93,13 @@ class WarwireApp(faust.App):
         return Transport(self.conf.broker_consumer, self)
 
 
-def create_app(settings: Settings) -> WarwireApp:
+def create_app(settings: Settings, app_id: str = APP_ID) -> WarwireApp:
+    """The faust app with warwire's settings (also used by the pass-through benchmark baseline,
+    so that both run with the same producer, commit and store settings)."""
     worker_id = os.environ.get("WARWIRE_WORKER_ID", "0")
     datadir = settings.worker_data / f"worker-{worker_id}"
     return WarwireApp(
-        settings.topic(APP_ID),
+        settings.topic(app_id),
         broker=",".join(f"kafka://{h}" for h in settings.bootstrap.split(",")),
         store="rocksdb://",
         datadir=str(datadir),
@@ -86,18 +139,17 @@ dlq_topic = app.topic(settings.topic("warwire.dlq"), key_type=bytes, value_type=
                       key_serializer="raw", value_serializer="raw", partitions=1)
 
 
-def _table(name: str, help: str) -> Any:
+def _table(name: str, help: str, kind: type = faust.Table, **options: Any) -> Any:
     # Keys and values are bytes we encode ourselves (the app's serializers are "raw").
-    return app.Table(name, default=None, key_type=bytes, value_type=bytes,
-                     partitions=settings.partitions, help=help)
+    return app.tables.add(kind(app, name=name, default=None, key_type=bytes, value_type=bytes,
+                               partitions=settings.partitions, help=help, beacon=app.tables.beacon,
+                               options=options or None))
 
 
-dedupe_index, stories, throttle, delivered = (
-    _table(TABLES[0], "fingerprint key -> recent items seen under it"),
-    _table(TABLES[1], "story id -> first item, start, outlets"),
-    _table(TABLES[2], "rule|key -> when it last fired"),
-    _table(TABLES[3], "alert id:receiver -> delivery state (alerts.delivery ledger states)"),
-)
+# Stage 2's state (streams/state.py): one changelog record per item; keys expire after the
+# horizon plus a day (RocksDB TTL, and the changelog's retention set in streams/topics.py).
+dedupe_state = _table(TABLES[0], "item, url, text, candidate, story and rule-fired keys (streams.core.dedupe)",
+                      BatchTable, ttl=int(settings.state_ttl_s))
+delivered = _table(TABLES[1], "alert id:receiver -> delivery state (alerts.delivery ledger states)")
 # streams/topics.py creates these changelogs before faust starts; the names must agree.
-assert all(t._changelog_topic_name() == changelog_topic(app.conf.id, t.name)
-           for t in (dedupe_index, stories, throttle, delivered))
+assert all(t._changelog_topic_name() == changelog_topic(app.conf.id, t.name) for t in (dedupe_state, delivered))

@@ -268,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except LookupError as exc:  # a topic the command reads is missing (streams.kafka.partitions_of)
+        print(f"warwire {args.cmd}: {exc}; create the topics with `warwire topics` or start a worker",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

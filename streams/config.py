@@ -9,6 +9,7 @@
 | replication factor  | replication_factor       | WARWIRE_REPLICATION_FACTOR | 1                       |
 | worker state dir    | worker.data_dir          | WARWIRE_WORKER_DATA        | var/worker              |
 | worker metrics port | worker.metrics_port      | WARWIRE_METRICS_PORT       | 9464 (0 = off)          |
+| tagging processes   | worker.analyzers         | WARWIRE_ANALYZERS          | 1 (0 = in the worker)   |
 | connector metrics   | connectors.metrics_port  | WARWIRE_CONNECT_METRICS_PORT | 9465 (0 = off)        |
 | feed list           | connectors.feeds         | WARWIRE_FEEDS              | config/feeds.yaml       |
 | WebSub callback URL | connectors.websub_callback | WARWIRE_WEBSUB_CALLBACK  | "" (WebSub off)         |
@@ -54,6 +55,7 @@ class Settings:
     taxonomy: Path = ROOT / "config" / "topics.yaml"
     rules: tuple[Path, ...] = (ROOT / "rules",)
     horizon_s: float = 7 * 86400.0
+    analyzers: int = 1
     demo_port: int = 8765
     log_format: str = "console"
     topic_prefix: str = ""
@@ -68,6 +70,12 @@ class Settings:
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name
+
+    @property
+    def state_ttl_s(self) -> float:
+        """How long stage 2 keeps a key it no longer writes: the horizon plus a day (so a rule's
+        default 24 h realert outlives its story's keys)."""
+        return self.horizon_s + 86400.0
 
 
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -107,11 +115,13 @@ def _from_file(cfg: Path, s: Settings) -> Settings:
         kw["partitions"] = top["partitions"].int(1, 256)
     if "replication_factor" in top:
         kw["replication_factor"] = top["replication_factor"].int(1, 16)
-    if "worker" in top and (f := top["worker"].fields({"data_dir", "metrics_port"})):
+    if "worker" in top and (f := top["worker"].fields({"data_dir", "metrics_port", "analyzers"})):
         if "data_dir" in f and (v := f["data_dir"].str()):
             kw["worker_data"] = path(v)
         if "metrics_port" in f:
             kw["metrics_port"] = f["metrics_port"].int(0, 65535)
+        if "analyzers" in f:
+            kw["analyzers"] = f["analyzers"].int(0, 64)
     if "connectors" in top and (f := top["connectors"].fields({"feeds", "metrics_port", "websub_callback",
                                                                   "websub_port"})):
         if "websub_callback" in f and f["websub_callback"].value:
@@ -161,7 +171,8 @@ def _from_env(env: Mapping[str, str], s: Settings) -> Settings:
             "WARWIRE_REPLICATION_FACTOR": ("replication_factor", 1, 16),
             "WARWIRE_METRICS_PORT": ("metrics_port", 0, 65535),
             "WARWIRE_CONNECT_METRICS_PORT": ("connect_metrics_port", 0, 65535),
-            "WARWIRE_DEMO_PORT": ("demo_port", 1, 65535), "WARWIRE_WEBSUB_PORT": ("websub_port", 1, 65535)}
+            "WARWIRE_DEMO_PORT": ("demo_port", 1, 65535), "WARWIRE_WEBSUB_PORT": ("websub_port", 1, 65535),
+            "WARWIRE_ANALYZERS": ("analyzers", 0, 64)}
     for var, (attr, lo, hi) in ints.items():
         if var in env:
             kw[attr] = integer(var, lo, hi)

@@ -24,14 +24,23 @@ class TrackingProducer(AIOKafkaProducer):
         return await super().send(topic, *args, **kwargs)
 
 
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of `topic`. (`consumer.topics()` fetches metadata into a cluster object of
+    its own, so `partitions_for_topic` right after it still knows nothing of the topic.)"""
+    cluster = await consumer._client.fetch_all_metadata()
+    parts = cluster.partitions_for_topic(topic)
+    if not parts:
+        raise LookupError(f"topic {topic!r} does not exist on the broker")
+    return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
 async def read_batches(bootstrap: str, topic: str, follow: bool = False) -> AsyncIterator[list[ConsumerRecord]]:
     """Every record of a topic, from the beginning, in batches: up to the end it had when called,
     or (follow) for as long as the caller iterates. Reads as no group: commits nothing."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # metadata, so that the topic's partitions are known
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+        parts = await partitions_of(consumer, topic)
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         end = await consumer.end_offsets(parts)

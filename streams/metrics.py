@@ -44,30 +44,29 @@ class PipelineMetrics:
 
 
 
-class MsToSeconds:
-    """Receives faust's event runtimes in milliseconds and records them in seconds."""
-
-    def __init__(self, histogram: Histogram) -> None:
-        self.histogram = histogram
-
-    def observe(self, ms: float) -> None:
-        self.histogram.observe(ms / 1000.0)
-
-
 class Leaderboard:
     """A gauge that shows only the current top `k` entries (e.g. stories by outlet count), so its
-    labels stay bounded: series that fall out of the top are removed."""
+    labels stay bounded: series that fall out of the top are removed. `update` is cheap (it runs
+    per item); `refresh` rebuilds the gauge (a timer calls it once a second)."""
 
     def __init__(self, gauge: Gauge, k: int = 10, keep: int = 1000) -> None:
         self.gauge, self.k, self.keep = gauge, k, keep
         self.entries: dict[str, tuple[float, tuple[str, ...]]] = {}
+        self.dirty = False
 
     def update(self, key: str, value: float, labels: tuple[str, ...]) -> None:
+        self.entries.pop(key, None)
         self.entries[key] = (value, labels)
         if len(self.entries) > self.keep:
-            # Forget the oldest-inserted entries beyond `keep` (dicts keep insertion order).
+            # Forget the least recently updated entries beyond `keep` (dicts keep insertion order).
             for old in list(self.entries)[: len(self.entries) - self.keep]:
                 del self.entries[old]
+        self.dirty = True
+
+    def refresh(self) -> None:
+        if not self.dirty:
+            return
+        self.dirty = False
         top = sorted(self.entries.items(), key=lambda kv: kv[1][0], reverse=True)[: self.k]
         self.gauge.clear()
         for rank, (_, (v, lab)) in enumerate(top, 1):

@@ -30,7 +30,7 @@ TOPIC_FEEDS = "warwire.feeds"  # carries no records: its partitions share out fe
 APP_ID = "warwire"  # the faust app id: consumer group, and prefix of the table changelog topics
 # The worker's tables. warwire creates their changelog topics itself (compacted, with the source
 # topics' partition count) before faust starts, so faust never meets a changelog it cannot see yet.
-TABLES = ("dedupe-index", "stories", "throttle", "delivered")
+TABLES = ("dedupe", "delivered")
 
 
 def changelog_topic(app_id: str, table: str) -> str:
@@ -70,30 +70,22 @@ class Match(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Fingerprint(msgspec.Struct, frozen=True, kw_only=True):
-    """The keys an item is indexed and looked up under for dedupe (streams.core.dedupe)."""
+    """What stage 2 needs to recognise an item again (streams.core.dedupe): exact keys, the
+    content-word sketch it is compared by, its numbers, and the candidate keys it is indexed under."""
 
     item: str
     source: str
     lang: str
-    id_key: str
     url_key: str | None = None
     text_key: str | None = None
-    simhash: int | None = None
-    band_keys: list[str] = msgspec.field(default_factory=list)
-
-    def lookup_keys(self) -> list[str]:
-        keys = [self.id_key]
-        if self.url_key:
-            keys.append(self.url_key)
-        if self.text_key:
-            keys.append(self.text_key)
-        keys.extend(self.band_keys)
-        return keys
+    words: int = 0  # distinct content words (the sketch holds at most SKETCH_SIZE of them)
+    sketch: list[int] = msgspec.field(default_factory=list)  # smallest 32-bit hashes of content words, sorted
+    numbers: list[int] = msgspec.field(default_factory=list)
+    keys: list[str] = msgspec.field(default_factory=list)  # candidate keys: smallest word-pair hashes
 
 
 class AnalyzedItem(msgspec.Struct, frozen=True, kw_only=True):
-    """Stage 1's output: an item with its topics and fingerprint, keyed by language on the
-    analyzed topic so that every possible duplicate of it is decided in one place."""
+    """Stage 1's output for one item: its topics and fingerprint."""
 
     item: NewsItem
     fingerprint: Fingerprint
@@ -101,6 +93,41 @@ class AnalyzedItem(msgspec.Struct, frozen=True, kw_only=True):
     scores: dict[str, float] = msgspec.field(default_factory=dict)
     matches: list[Match] = msgspec.field(default_factory=list)
     v: int = SCHEMA_VERSION
+
+
+class AnalyzedBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """What the analyzed topic carries: the analyzed items of one language from one stage-1
+    batch, in order, keyed by the language, so that every possible duplicate of an item is
+    decided in one place. One record for many items, because a topic hop costs faust far more
+    per record than stage 2's own work per item (docs/architecture.md)."""
+
+    lang: str
+    items: list[AnalyzedItem]
+    v: int = SCHEMA_VERSION
+
+
+# An analyzed batch stays below this many items and encoded bytes (the broker's default limit
+# for a record is 1 MiB).
+BATCH_MAX_ITEMS = 250
+BATCH_MAX_BYTES = 512 * 1024
+
+
+def batch_records(lang: str, encoded_items: list[bytes]) -> list[bytes]:
+    """Encoded AnalyzedBatch records holding `encoded_items` (each an encoded AnalyzedItem), in
+    order, split to respect the item and byte limits; built without decoding the items again."""
+    out: list[bytes] = []
+    head = b'{"lang":' + _encoder.encode(lang) + b',"v":' + str(SCHEMA_VERSION).encode() + b',"items":['
+    chunk: list[bytes] = []
+    size = 0
+    for enc in encoded_items:
+        if chunk and (len(chunk) >= BATCH_MAX_ITEMS or size + len(enc) > BATCH_MAX_BYTES):
+            out.append(head + b",".join(chunk) + b"]}")
+            chunk, size = [], 0
+        chunk.append(enc)
+        size += len(enc) + 1
+    if chunk:
+        out.append(head + b",".join(chunk) + b"]}")
+    return out
 
 
 class TaggedItem(msgspec.Struct, frozen=True, kw_only=True):

@@ -50,6 +50,17 @@ def pipeline_topics(settings: Settings) -> dict[str, int]:
     return {settings.topic(t): n for t, n in counts.items()}
 
 
+def topic_config(settings: Settings, topic: str) -> dict[str, str]:
+    """Cleanup policy of a topic warwire creates. Stage 2's changelog records are per item (never
+    overwritten), so they expire by time, with the state's TTL; the other changelogs and state
+    topics are compacted."""
+    if topic == changelog_topic(settings.topic(APP_ID), TABLES[0]):
+        return {"cleanup.policy": "delete", "retention.ms": str(int(settings.state_ttl_s * 1000))}
+    if topic in changelog_topics(settings) or topic in {settings.topic(c) for c in COMPACTED}:
+        return {"cleanup.policy": "compact"}
+    return {}
+
+
 async def wait_for_broker(bootstrap: str, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     quiet = _Quiet()
@@ -93,9 +104,7 @@ async def ensure_topics(settings: Settings) -> dict[str, int]:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        new = [NewTopic(t, n, settings.replication_factor,
-                        topic_configs={"cleanup.policy": "compact"}
-                        if t in changelogs or t in {settings.topic(c) for c in COMPACTED} else {})
+        new = [NewTopic(t, n, settings.replication_factor, topic_configs=topic_config(settings, t))
                for t, n in wanted.items() if t not in existing]
         if new:
             try:

@@ -1,47 +1,173 @@
 """Duplicate detection and story grouping: pure functions over plain values.
 
 Every item gets a story. An item joins an earlier story when, within the horizon, an earlier item
-had the same id, the same canonical URL, the same normalised title and text, or a SimHash of its
-words within `max_distance` bits (same language only: a translation is a different item).
-Near-duplicate candidates are found by the pigeonhole principle: the 64-bit SimHash is cut into
-six bands of 10-11 bits, and two hashes within 5 bits of each other share at least one band
-exactly, so each band is an exact lookup key; pairs 6-7 bits apart are found when they share a
-band, which is likely but not certain. On the demo feeds, reworded copies are 1-4 bits apart and
-unrelated items at least 20.
+had the same id, the same canonical URL, the same normalised text, or nearly the same words.
 
-The shell (streams/agents.py) looks up `lookup_keys(fp)` in its index table, passes what it found
-to `decide`, and writes `index_entry` back under every key. Expired entries are ignored here and
-pruned by `merge_entries`, so state stays bounded by the horizon.
+Near duplicates. An item's content words are its stemmed words of four letters or more (Snowball
+for de, en, fr and ru; the first six letters for uk), hashed to 32 bits; its sketch is the
+smallest SKETCH_SIZE of those hashes, which for a feed entry is nearly always the whole set. Two
+items of one language are near duplicates when the smaller one's content words are at least
+`MIN_CONTAINMENT` contained in the other's, and their numbers do not contradict each other (one
+item's numbers are a subset of the other's). Containment rather than Jaccard, because a truncated
+copy (the first sentence of a wire story) is contained in the full one; the number check, because
+the same kind of report on another day ("31 of 35 drones", "44 of 50 drones") has nearly the same
+words. Measured on tests/data/eval/duplicates.jsonl against SimHash: `python -m benchmarks.quality`
+and docs/dedupe.md.
+
+Candidates. An item is indexed under its `CANDIDATE_KEYS` smallest word-pair hashes (adjacent
+content words), a bottom-k sample that two copies with largely the same text share with high
+probability while unrelated items rarely do. Each key keeps its `MAX_PER_KEY` newest items.
+
+State is one key-value space (the worker's `dedupe` table, or a dict offline). Items are named
+by a 64-bit hash of their id, so that index values are packed arrays, cheap to read:
+  i:<item hash>   the item's record (id, story, first item, reason, time, sketch, numbers)
+  u:<digest>      canonical URL → newest item    t:<digest>  normalised text → newest item
+  k:<lang>:<hex>  candidate key → its MAX_PER_KEY newest items (8 bytes each)
+  s:<story>       the story (first item, outlets, sources, items)
+Records older than the horizon are ignored here; the store drops them (TTL, changelog retention).
 """
 
 from __future__ import annotations
 
 import hashlib
+from array import array
+from collections import Counter
+from itertools import chain
+from operator import itemgetter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import msgspec
-import numpy as np
+import Stemmer
 import xxhash
 
 from streams.core.text import fold, tokens
 from streams.schema import Fingerprint, NewsItem
 
-BAND_WIDTHS = (10, 10, 11, 11, 11, 11)
 DEFAULT_HORIZON_S = 7 * 86400.0
-DEFAULT_MAX_DISTANCE = 7
-MAX_ENTRIES_PER_KEY = 32
-MIN_WORDS_FOR_NEAR = 8
+SKETCH_SIZE = 64
+CANDIDATE_KEYS = 8
+LEAD_WORDS = 8
+MAX_PER_KEY = 32
+MAX_CANDIDATES = 12  # candidates sharing two or more keys that are checked
+SINGLE_CANDIDATES = 4  # and the newest of those sharing one
+MIN_CONTENT_WORDS = 4
+MIN_WORD_LEN = 4
+MIN_CONTAINMENT = 0.65
+UK_PREFIX = 6
+_STEMMERS = {"de": "german", "en": "english", "fr": "french", "ru": "russian"}
+_stemmers: dict[str, Stemmer.Stemmer] = {}
+
+GetMany = Callable[[Sequence[str]], Sequence[bytes | None]]
 
 
-class Seen(msgspec.Struct, frozen=True, array_like=True):
-    """One index entry: an item seen at `at` (epoch seconds) that belongs to `story`."""
+def _stems(words: list[str], lang: str) -> list[str]:
+    name = _STEMMERS.get(lang)
+    if name is not None:
+        st = _stemmers.get(lang)
+        if st is None:
+            st = _stemmers[lang] = Stemmer.Stemmer(name)
+        return st.stemWords(words)  # type: ignore[no-any-return]
+    if lang == "uk":
+        return [w[:UK_PREFIX] for w in words]
+    return words
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+
+# Content word → its 32-bit hash, or 0 for a word that is not a content word (short, or a
+# number). Feed vocabulary repeats, so a bounded cache saves nearly every hash call.
+_word_hashes: dict[str, int] = {}
+_WORD_CACHE = 500_000
+
+
+def _content_hashes(stems: list[str]) -> list[int]:
+    missing = set(stems).difference(_word_hashes)
+    if missing:
+        if len(_word_hashes) + len(missing) > _WORD_CACHE:
+            _word_hashes.clear()
+            missing = set(stems)
+        for s in missing:
+            _word_hashes[s] = xxhash.xxh32_intdigest(s.encode()) or 1 if len(s) >= MIN_WORD_LEN and not s.isdigit() else 0
+    return list(filter(None, map(_word_hashes.__getitem__, stems)))
+
+
+def _h32(word: str) -> int:
+    return xxhash.xxh32_intdigest(word.encode())
+
+
+def item_hash(item_id: str) -> int:
+    return xxhash.xxh64_intdigest(item_id.encode())
+
+
+def record_key(ih: int) -> str:
+    return f"i:{ih:016x}"
+
+
+def fingerprint(item: NewsItem, title_words: list[str] | None = None, summary_words: list[str] | None = None) -> Fingerprint:
+    """The keys and sketch of an item. The caller may pass its already folded words."""
+    lang = item.lang or "und"
+    tw = tokens(fold(item.title)) if title_words is None else title_words
+    sw = tokens(fold(item.summary)) if summary_words is None else summary_words
+    words = tw + sw
+    text_key = "t:" + _digest(" ".join(words)) if len(words) >= 3 else None
+    th = _content_hashes(_stems(tw, lang))
+    sh = _content_hashes(_stems(sw, lang))
+    hashes = th + sh
+    numbers = sorted({int(w) if len(w) < 10 else _h32(w) for w in filter(str.isdigit, words)})
+    distinct = sorted(set(hashes))
+    keys: list[str] = []
+    if len(distinct) >= MIN_CONTENT_WORDS:
+        # A word pair's hash, mixed from its words' hashes (a multiply-xorshift, no hash call).
+        pairs = sorted({((a * 0x9E3779B1 ^ b) * 0x85EBCA77 >> 7) & 0xFFFFFFFF for a, b in zip(hashes, hashes[1:], strict=False)})
+        keys = [f"k:{lang}:{h:08x}" for h in pairs[:CANDIDATE_KEYS]]
+        # The lead: a truncated copy (the first sentence of a wire story) starts like the full one.
+        lead = (sh or th)[:LEAD_WORDS]
+        if len(lead) == LEAD_WORDS:
+            keys.append(f"l:{lang}:{hash(tuple(lead)) & 0xFFFFFFFFFFFF:012x}")
+    return Fingerprint(
+        item=item.id, source=item.labels.get("outlet") or item.source, lang=lang,
+        url_key="u:" + _digest(item.url) if item.url else None, text_key=text_key,
+        words=len(distinct), sketch=distinct[:SKETCH_SIZE], numbers=numbers, keys=keys,
+    )
+
+
+def containment(a: Fingerprint | ItemRecord, b: Fingerprint | ItemRecord) -> float:
+    """How much of the smaller item's content words the other one has (0..1). Exact when both
+    sketches hold every word; otherwise estimated from the bottom-k sample of the union."""
+    sa, sb = a.sketch, b.sketch
+    if not sa or not sb:
+        return 0.0
+    small = min(a.words, b.words)
+    both = set(sa).intersection(sb)
+    if a.words <= SKETCH_SIZE and b.words <= SKETCH_SIZE:
+        return len(both) / small
+    union = sorted(set(sa).union(sb))[:SKETCH_SIZE]
+    jaccard = sum(1 for h in union if h in both) / len(union)
+    return min(1.0, jaccard * (a.words + b.words) / (1 + jaccard) / small)
+
+
+def numbers_agree(a: Sequence[int], b: Sequence[int]) -> bool:
+    """One item's numbers are all in the other: a copy may drop figures, never change them."""
+    sa, sb = set(a), set(b)
+    return sa <= sb or sb <= sa
+
+
+class ItemRecord(msgspec.Struct, frozen=True, array_like=True):
+    """What the index remembers of an item (key i:<item hash>)."""
 
     item: str
     story: str
     first: str
-    simhash: int
-    lang: str
+    reason: str | None
     at: float
+    lang: str
+    words: int
+    sketch: list[int]
+    numbers: list[int]
+    source: tuple[int, int, int] | None = None  # (partition, offset, index) it was decided from
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,102 +175,106 @@ class Decision:
     story: str
     duplicate_of: str | None
     reason: str | None  # "id", "url", "text", "near" or None for a new story
-    distance: int | None = None
-
-
-def _digest(text: str) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
-
-
-def simhash(words: list[str]) -> int:
-    """64-bit SimHash of a word list (each distinct word weighted by its count)."""
-    if not words:
-        return 0
-    hashes = np.fromiter((xxhash.xxh64_intdigest(w.encode()) for w in words), dtype=np.uint64, count=len(words))
-    bits = np.unpackbits(hashes.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
-    votes = bits.sum(axis=0, dtype=np.int32) * 2 - len(words)
-    packed = np.packbits(votes > 0, bitorder="little")
-    return int.from_bytes(packed.tobytes(), "little")
-
-
-def _bands(sh: int, lang: str) -> list[str]:
-    out, shift = [], 0
-    for b, width in enumerate(BAND_WIDTHS):
-        out.append(f"sh{b}:{lang}:{(sh >> shift) & ((1 << width) - 1):03x}")
-        shift += width
-    return out
-
-
-def hamming(a: int, b: int) -> int:
-    return (a ^ b).bit_count()
-
-
-def fingerprint(item: NewsItem) -> Fingerprint:
-    """The keys under which an item is indexed and looked up."""
-    title = fold(item.title)
-    body = fold(item.summary)
-    words = tokens(title) + tokens(body)
-    text_key = "txt:" + _digest(" ".join(words)) if len(words) >= 3 else None
-    sh: int | None = None
-    bands: list[str] = []
-    if len(words) >= MIN_WORDS_FOR_NEAR:
-        sh = simhash(words)
-        lang = item.lang or "und"
-        bands = _bands(sh, lang)
-    return Fingerprint(
-        item=item.id, source=item.labels.get("outlet") or item.source, lang=item.lang or "und",
-        id_key="id:" + item.id,
-        url_key="url:" + _digest(item.url) if item.url else None,
-        text_key=text_key, simhash=sh, band_keys=list(bands),
-    )
+    score: float | None = None
+    replay: bool = False  # this very item was decided before (a redelivery after a crash)
 
 
 def story_id(first_item: str) -> str:
     return "s-" + _digest("story:" + first_item)[:16]
 
 
-def decide(
-    fp: Fingerprint,
-    found: dict[str, list[Seen]],
-    now: float,
-    horizon_s: float = DEFAULT_HORIZON_S,
-    max_distance: int = DEFAULT_MAX_DISTANCE,
-) -> Decision:
-    """Which story `fp` belongs to, given the index entries found under its lookup keys."""
+_record_dec = msgspec.msgpack.Decoder(ItemRecord)
+_enc = msgspec.msgpack.Encoder()
+
+
+def _items(data: bytes | None) -> array[int]:
+    out: array[int] = array("Q")
+    if data:
+        out.frombytes(data)
+    return out
+
+
+def decide(fp: Fingerprint, get_many: GetMany, now: float, horizon_s: float = DEFAULT_HORIZON_S,
+           source: tuple[int, int, int] | None = None,
+           min_containment: float = MIN_CONTAINMENT) -> tuple[Decision, dict[str, bytes]]:
+    """The story of `fp`, and what to write back.
+
+    `writes` maps keys to their new values; the caller stores all of them or none. Reads go
+    through `get_many` in two rounds: the exact and candidate keys, then the records of the best
+    candidates. `source` is where the item came from (partition, offset, index in its batch): the same item read
+    again from the same place is a redelivery after a crash (`replay`), decided as the first
+    time and writing nothing; the same id from anywhere else is an exact duplicate.
+    """
     oldest = now - horizon_s
-
-    def live(key: str | None) -> list[Seen]:
-        return [s for s in found.get(key or "", ()) if s.at >= oldest] if key else []
-
-    for reason, key in (("id", fp.id_key), ("url", fp.url_key), ("text", fp.text_key)):
-        hits = live(key)
-        if hits:
-            first = min(hits, key=lambda s: s.at)
-            return Decision(first.story, first.first, reason)
-    if fp.simhash is not None:
-        best: tuple[int, float, Seen] | None = None
-        for key in fp.band_keys:
-            for s in live(key):
-                if s.lang != fp.lang:
-                    continue
-                d = hamming(s.simhash, fp.simhash)
-                if d <= max_distance and (best is None or (d, s.at) < best[:2]):
-                    best = (d, s.at, s)
-        if best is not None:
-            return Decision(best[2].story, best[2].first, "near", best[0])
-    return Decision(story_id(fp.item), None, None)
+    ih = item_hash(fp.item)
+    exact = [record_key(ih), fp.url_key or "-", fp.text_key or "-"]
+    values = get_many(exact + fp.keys)
+    own = _record_dec.decode(values[0]) if values[0] else None
+    if own is not None and own.at >= oldest and own.item == fp.item:
+        if source is not None and own.source == tuple(source):
+            return Decision(own.story, None if own.first == fp.item else own.first, own.reason, replay=True), {}
+        # The same id again (a feed that republished it): a duplicate of its story's first item.
+        return Decision(own.story, own.first, "id"), {}
+    buckets = {k: _items(v) for k, v in zip(fp.keys, values[3:], strict=True)}
+    decision: Decision | None = None
+    for reason, data in (("url", values[1]), ("text", values[2])):
+        if data and decision is None:
+            decision = _join(get_many, _items(data)[-1], reason, oldest)
+    if decision is None and buckets:
+        decision = _near(fp, buckets, get_many, oldest, min_containment)
+    if decision is None:
+        decision = Decision(story_id(fp.item), None, None)
+    return decision, index_writes(fp, ih, decision, buckets, now, source)
 
 
-def index_entry(fp: Fingerprint, decision: Decision, now: float) -> Seen:
-    return Seen(item=fp.item, story=decision.story, first=decision.duplicate_of or fp.item,
-                simhash=fp.simhash or 0, lang=fp.lang, at=now)
+def _join(get_many: GetMany, ih: int, reason: str, oldest: float) -> Decision | None:
+    data = get_many([record_key(ih)])[0]
+    rec = _record_dec.decode(data) if data else None
+    if rec is None or rec.at < oldest:
+        return None
+    return Decision(rec.story, rec.first, reason)
 
 
-def merge_entries(existing: list[Seen], entry: Seen, now: float, horizon_s: float) -> list[Seen]:
-    """The entries to keep under one key: unexpired, newest last, at most MAX_ENTRIES_PER_KEY."""
-    kept = [s for s in existing if s.at >= now - horizon_s and s.item != entry.item]
-    kept.append(entry)
-    return kept[-MAX_ENTRIES_PER_KEY:]
+def _near(fp: Fingerprint, buckets: dict[str, array[int]], get_many: GetMany, oldest: float,
+          min_containment: float) -> Decision | None:
+    # Candidates: the items sharing the most candidate keys with this one (newest first among
+    # equals). Copies share several keys; an item sharing only one is checked only if recent.
+    shared = Counter(chain.from_iterable(reversed(b) for b in buckets.values()))
+    if not shared:
+        return None
+    ranked = sorted(shared.items(), key=itemgetter(1), reverse=True)
+    several = [ih for ih, n in ranked[:MAX_CANDIDATES] if n > 1]
+    ranked_ids = several + [ih for ih, n in ranked[len(several):len(several) + SINGLE_CANDIDATES]]
+    best: tuple[float, float, ItemRecord] | None = None
+    for data in get_many([record_key(ih) for ih in ranked_ids]):
+        if not data:
+            continue
+        rec = _record_dec.decode(data)
+        if rec.at < oldest or rec.lang != fp.lang or not numbers_agree(rec.numbers, fp.numbers):
+            continue
+        c = containment(fp, rec)
+        if c >= min_containment and (best is None or (c, -rec.at) > (best[0], -best[1])):
+            best = (c, rec.at, rec)
+    if best is None:
+        return None
+    return Decision(best[2].story, best[2].first, "near", round(best[0], 3))
+
+
+def index_writes(fp: Fingerprint, ih: int, decision: Decision, buckets: dict[str, array[int]], now: float,
+                 source: tuple[int, int, int] | None = None) -> dict[str, bytes]:
+    """The item's record, and the item added under its url, text and candidate keys."""
+    first = decision.duplicate_of or fp.item
+    writes = {record_key(ih): _enc.encode(ItemRecord(fp.item, decision.story, first, decision.reason, now, fp.lang,
+                                                     fp.words, fp.sketch, fp.numbers, source))}
+    me = array("Q", [ih]).tobytes()
+    for key in (fp.url_key, fp.text_key):
+        if key:
+            writes[key] = me  # the newest item under an exact key stands for all of them
+    for key, items in buckets.items():
+        if ih in items:
+            items.remove(ih)
+        writes[key] = items[-(MAX_PER_KEY - 1):].tobytes() + me
+    return writes
 
 
 class Story(msgspec.Struct, frozen=True, array_like=True):
@@ -154,6 +284,7 @@ class Story(msgspec.Struct, frozen=True, array_like=True):
     started: float
     sources: list[str]
     items: int
+    updated: float = 0.0
 
     @property
     def outlets(self) -> int:
@@ -161,30 +292,22 @@ class Story(msgspec.Struct, frozen=True, array_like=True):
 
 
 MAX_SOURCES = 64
+_story_dec = msgspec.msgpack.Decoder(Story)
 
 
 def add_to_story(story: Story | None, decision: Decision, fp: Fingerprint, now: float) -> Story:
     """The story after `fp` joined it (or a new story). An outlet counts once."""
     if story is None:
         return Story(first=decision.duplicate_of or fp.item, started=now,
-                     sources=[fp.source] if fp.source else [], items=1)
+                     sources=[fp.source] if fp.source else [], items=1, updated=now)
     sources = story.sources
     if fp.source and fp.source not in sources and len(sources) < MAX_SOURCES:
         sources = [*sources, fp.source]
-    return Story(first=story.first, started=story.started, sources=sources, items=story.items + 1)
+    return Story(first=story.first, started=story.started, sources=sources, items=story.items + 1, updated=now)
 
 
-_seen_list = msgspec.msgpack.Decoder(list[Seen])
-_story_dec = msgspec.msgpack.Decoder(Story)
-_enc = msgspec.msgpack.Encoder()
-
-
-def encode_entries(entries: list[Seen]) -> bytes:
-    return _enc.encode(entries)
-
-
-def decode_entries(data: bytes | None) -> list[Seen]:
-    return _seen_list.decode(data) if data else []
+def story_key(story: str) -> str:
+    return "s:" + story
 
 
 def encode_story(story: Story) -> bytes:

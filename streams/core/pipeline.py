@@ -9,17 +9,40 @@ returned `StepResult`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+import msgspec
 
 from alerts.engine import RuleSet, evaluate, inhibited_by, make_alert, should_notify, throttle_key
 from alerts.silences import Silence, silenced_by
 from streams.core import dedupe
 from streams.core.tagging import Taxonomy, tag
-from streams.schema import Alert, AnalyzedItem, NewsItem, StoryUpdate, TaggedItem
+from streams.schema import (
+    Alert,
+    AnalyzedItem,
+    NewsItem,
+    RecordError,
+    StoryUpdate,
+    TaggedItem,
+    batch_records,
+    decode,
+    encode,
+)
 
-Get = Callable[[str], bytes | None]
+GetMany = dedupe.GetMany
+
+
+class Fired(msgspec.Struct, frozen=True, array_like=True):
+    """When a (rule, key) last fired, and for which item (key r:<rule>|<key>)."""
+
+    at: float
+    item: str
+
+
+_fired_dec = msgspec.msgpack.Decoder(Fired)
+_enc = msgspec.msgpack.Encoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +50,7 @@ class StepResult:
     tagged: TaggedItem
     alerts: list[Alert]
     suppressed: list[tuple[str, str]]  # (rule, reason)
-    index_writes: dict[str, bytes]
-    story_write: tuple[str, bytes]
-    throttle_writes: dict[str, float] = field(default_factory=dict)
+    writes: dict[str, bytes]  # every state change of this item, stored together
     story_update: StoryUpdate | None = None
 
 
@@ -49,24 +70,28 @@ def decide(
     analyzed: AnalyzedItem,
     *,
     rules: RuleSet | None,
-    index_get: Get,
-    story_get: Get,
-    throttle_get: Callable[[str], float | None],
+    get_many: GetMany,
     now: float,
     horizon_s: float = dedupe.DEFAULT_HORIZON_S,
     silences: Sequence[Silence] = (),
+    source: tuple[int, int, int] | None = None,
 ) -> StepResult:
     """Stage 2: the item's story, the story's outlets, and the alerts its rules fire (unless
-    inhibited by a story-level alert, silenced, or throttled, in that order)."""
+    inhibited by a story-level alert, silenced, or throttled, in that order).
+
+    An item decided before (`source`, its partition, offset and place in its batch, matches: a redelivery after a
+    crash) gets its first decision again and re-fires the alerts it fired then, with the same
+    ids, so the delivery ledger can drop what was already sent; it changes no state.
+    """
     fp, item = analyzed.fingerprint, analyzed.item
-    keys = fp.lookup_keys()
-    found = {k: dedupe.decode_entries(index_get(k)) for k in keys}
-    decision = dedupe.decide(fp, found, now, horizon_s)
-    entry = dedupe.index_entry(fp, decision, now)
-    index_writes = {
-        k: dedupe.encode_entries(dedupe.merge_entries(found[k], entry, now, horizon_s)) for k in keys
-    }
-    story = dedupe.add_to_story(dedupe.decode_story(story_get(decision.story)), decision, fp, now)
+    decision, writes = dedupe.decide(fp, get_many, now, horizon_s, source)
+    skey = dedupe.story_key(decision.story)
+    known = dedupe.decode_story(get_many([skey])[0])
+    if (decision.replay or decision.reason == "id") and known is not None:
+        story = known  # the item is already counted in its story
+    else:
+        story = dedupe.add_to_story(known, decision, fp, now)
+        writes[skey] = dedupe.encode_story(story)
     tagged = TaggedItem(
         item=item, story=decision.story, duplicate_of=decision.duplicate_of,
         duplicate_reason=decision.reason, outlets=max(story.outlets, 1), sources=list(story.sources),
@@ -74,48 +99,74 @@ def decide(
     )
     alerts: list[Alert] = []
     suppressed: list[tuple[str, str]] = []
-    throttle_writes: dict[str, float] = {}
     if rules is not None:
+        fired: dict[str, Fired | None] = {}
+
+        def last(key: str) -> Fired | None:
+            if key not in fired:
+                data = get_many(["r:" + key])[0]
+                fired[key] = _fired_dec.decode(data) if data else None
+            return fired[key]
 
         def last_fired(key: str) -> float | None:
-            return throttle_writes.get(key) or throttle_get(key)
+            f = last(key)
+            return None if f is None or (decision.replay and f.item == item.id) else f.at
 
         for firing in evaluate(rules, tagged):
             tk = throttle_key(firing)
-            last = last_fired(tk)
             if inhibited_by(firing, rules, tagged.story, last_fired, now):
                 suppressed.append((firing.rule.name, "inhibited"))
-            elif should_notify(last, now, firing.rule.spec.realert_s):
+            elif should_notify(last_fired(tk), now, firing.rule.spec.realert_s):
                 alert = make_alert(firing, tagged, now)
                 if silences and silenced_by(silences, alert, now) is not None:
                     suppressed.append((firing.rule.name, "silence"))
                     continue
                 alerts.append(alert)
-                throttle_writes[tk] = now
+                if not decision.replay:
+                    fired[tk] = Fired(now, item.id)
+                    writes["r:" + tk] = _enc.encode(fired[tk])
             else:
                 suppressed.append((firing.rule.name, "throttle"))
-    update = StoryUpdate(
-        story=decision.story, first_item=story.first, latest_item=item.id, title=item.title[:300],
-        lang=fp.lang, started=datetime.fromtimestamp(story.started, UTC), updated=datetime.fromtimestamp(now, UTC),
-        items=story.items, outlets=max(story.outlets, 1), sources=list(story.sources), topics=tagged.topics)
-    return StepResult(tagged, alerts, suppressed, index_writes,
-                      (decision.story, dedupe.encode_story(story)), throttle_writes, update)
+    # A story is published once a second outlet carries it, and again whenever an outlet joins:
+    # single-outlet stories are the items themselves, and most stories never gain an outlet.
+    update = None
+    if story.outlets >= 2 and (known is None or known.outlets != story.outlets):
+        update = StoryUpdate(
+            story=decision.story, first_item=story.first, latest_item=item.id, title=item.title[:300],
+            lang=fp.lang, started=datetime.fromtimestamp(story.started, UTC), updated=datetime.fromtimestamp(now, UTC),
+            items=story.items, outlets=story.outlets, sources=list(story.sources), topics=tagged.topics)
+    return StepResult(tagged, alerts, suppressed, writes, update)
 
 
 @dataclass
 class MemoryState:
-    """Dict-backed state for the offline CLIs and tests: the same shapes as the worker's tables."""
+    """Dict-backed state for the offline CLIs and tests: the same keys and values as the
+    worker's `dedupe` table."""
 
-    index: MutableMapping[str, bytes] = field(default_factory=dict)
-    stories: MutableMapping[str, bytes] = field(default_factory=dict)
-    throttle: MutableMapping[str, float] = field(default_factory=dict)
+    data: MutableMapping[str, bytes] = field(default_factory=dict)
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [self.data.get(k) for k in keys]
 
     def run(self, item: NewsItem, taxonomy: Taxonomy, rules: RuleSet | None, now: float,
             horizon_s: float = dedupe.DEFAULT_HORIZON_S) -> StepResult:
-        res = decide(analyze(item, taxonomy), rules=rules, index_get=self.index.get,
-                     story_get=self.stories.get, throttle_get=self.throttle.get, now=now,
-                     horizon_s=horizon_s)
-        self.index.update(res.index_writes)
-        self.stories[res.story_write[0]] = res.story_write[1]
-        self.throttle.update(res.throttle_writes)
+        res = decide(analyze(item, taxonomy), rules=rules, get_many=self.get_many, now=now, horizon_s=horizon_s)
+        self.data.update(res.writes)
         return res
+
+
+def analyze_values(taxonomy: Taxonomy, values: Sequence[bytes | None]) -> tuple[list[tuple[str, bytes]], list[tuple[int, str]]]:
+    """Stage 1 over a batch of raw NewsItem values: the analyzed-topic records to send, as
+    (language, encoded AnalyzedBatch), and the (index, reason) of every value that cannot be
+    analyzed (it goes to the DLQ)."""
+    by_lang: dict[str, list[bytes]] = {}
+    errors: list[tuple[int, str]] = []
+    for i, value in enumerate(values):
+        try:
+            analyzed = analyze(decode(NewsItem, value), taxonomy)  # type: ignore[arg-type]
+            by_lang.setdefault(shard_key(analyzed), []).append(encode(analyzed))
+        except RecordError as exc:
+            errors.append((i, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one bad item must not fail its batch
+            errors.append((i, f"{type(exc).__name__}: {exc}"))
+    return [(lang, rec) for lang, items in by_lang.items() for rec in batch_records(lang, items)], errors

@@ -1,0 +1,229 @@
+"""Shared parts of the broker benchmarks and the fault suite: a real broker, a corpus of items,
+loading a topic, and reading when records arrived on a topic.
+
+Every figure the scripts print is measured on the same broker in the same run as its baseline.
+Throughput is read off the output topic itself: the CreateTime of its first and last records
+(set by the producing process when it sends), so the observer's own speed does not enter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+
+from streams.schema import NewsItem, encode
+
+ROOT = Path(__file__).resolve().parent.parent
+KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
+
+
+def free_port(pair: bool = False) -> int:
+    """A free loopback port (and, with `pair`, the one above it too: the broker's controller)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            p = int(s.getsockname()[1])
+        if not pair:
+            return p
+        with socket.socket() as s2:
+            try:
+                s2.bind(("127.0.0.1", p + 1))
+            except OSError:
+                continue
+        return p
+    raise RuntimeError("no free port")
+
+
+@dataclass
+class Broker:
+    bootstrap: str
+    data: Path | None  # None: a broker we did not start (WARWIRE_BROKER)
+    port: int = 0
+
+    def start(self) -> None:
+        assert self.data is not None
+        subprocess.run(["bash", str(KAFKA_SH), "start", "--port", str(self.port), "--data", str(self.data)],
+                       check=True, stdout=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        if self.data is not None:
+            subprocess.run(["bash", str(KAFKA_SH), "stop", "--data", str(self.data)], check=False,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def broker() -> Iterator[Broker]:
+    """The broker given by WARWIRE_BROKER, or a fresh single-node Kafka started for this run."""
+    given = os.environ.get("WARWIRE_BROKER")
+    if given:
+        yield Broker(given, None)
+        return
+    with tempfile.TemporaryDirectory(prefix="warwire-bench-") as tmp:
+        port = free_port(pair=True)
+        b = Broker(f"127.0.0.1:{port}", Path(tmp) / "kafka", port)
+        b.start()
+        try:
+            yield b
+        finally:
+            b.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Corpus
+
+def _templates() -> dict[str, list[tuple[str, str, bool]]]:
+    """(title, summary, tagged) per language, from the labelled evaluation set."""
+    import orjson
+
+    out: dict[str, list[tuple[str, str, bool]]] = {}
+    for line in (ROOT / "tests" / "data" / "eval" / "tagging.jsonl").read_bytes().splitlines():
+        if line.strip():
+            d = orjson.loads(line)
+            out.setdefault(d["lang"], []).append((d["title"], d["summary"], bool(d["topics"])))
+    return out
+
+
+def corpus(n: int, seed: int = 1, dup_share: float = 0.2, tagged_share: float = 0.3) -> list[NewsItem]:
+    """`n` news items in five languages, built from the evaluation set's items: a headline and
+    the summaries of two items of one language, so that nearly every item is a new story, and
+    `tagged_share` of them carry a topic (a war-news feed is mostly about other things). A
+    `dup_share` of items are copies of a recent item from another outlet with a word dropped and
+    the title changed, as wire copy is."""
+    rng = random.Random(seed)
+    pool = _templates()
+    langs = sorted(pool)
+    tagged = {lang: [t for t in pool[lang] if t[2]] for lang in langs}
+    plain = {lang: [t for t in pool[lang] if not t[2]] for lang in langs}
+    out: list[NewsItem] = []
+    now = datetime.now(UTC)
+    for i in range(n):
+        if out and rng.random() < dup_share:
+            base = rng.choice(out[-500:])
+            words = base.summary.split()
+            if len(words) > 6:
+                del words[rng.randrange(len(words))]
+            out.append(msgspec.structs.replace(base, id=f"b{i}", url=f"https://outlet{i % 7}.example/{i}",
+                                               source=f"outlet{i % 7}", title=base.title + " – update",
+                                               summary=" ".join(words)))
+            continue
+        lang = rng.choice(langs)
+        first = rng.choice(tagged[lang] if rng.random() < tagged_share else plain[lang])
+        second = rng.choice(plain[lang])
+        out.append(NewsItem(id=f"b{i}", title=f"{first[0]} ({rng.randint(100, 999_999)})",
+                            summary=f"{first[1]} {second[1]}", url=f"https://outlet{i % 7}.example/{i}",
+                            source=f"outlet{i % 7}", feed="bench", lang=lang, published=now, fetched_at=now))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Topics
+
+
+def prefix() -> str:
+    return f"b{uuid.uuid4().hex[:8]}."
+
+
+async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(t, partitions, 1) for t in names])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            described = await admin.describe_topics(names)
+            if all(len(d["partitions"]) == partitions for d in described):
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
+async def load(bootstrap: str, topic: str, items: list[NewsItem]) -> None:
+    """Put items on a topic, keyed by item id, as the connectors do (fast, batched)."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024, acks="all")
+    await producer.start()
+    try:
+        futs = [await producer.send(topic, key=it.id.encode(), value=encode(it)) for it in items]
+        await asyncio.gather(*futs)
+    finally:
+        await producer.stop()
+
+
+async def arrival_times(bootstrap: str, topic: str, n: int, timeout_s: float,
+                        stop_when: float | None = None) -> list[float]:
+    """The CreateTime (seconds) of the first `n` records of `topic`, waiting at most `timeout_s`;
+    fewer when the time runs out."""
+    from aiokafka import AIOKafkaConsumer
+
+    from streams.kafka import partitions_of
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                fetch_max_bytes=8 * 1024 * 1024)
+    await consumer.start()
+    times: list[float] = []
+    try:
+        parts = await partitions_of(consumer, topic)
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        deadline = time.monotonic() + timeout_s
+        while len(times) < n and time.monotonic() < deadline:
+            batch = await consumer.getmany(*parts, timeout_ms=500)
+            for records in batch.values():
+                times.extend(r.timestamp / 1000.0 for r in records)
+    finally:
+        await consumer.stop()
+    return sorted(times)[:n]
+
+
+def rate(times: list[float]) -> float:
+    """Records per second between the first and the last of `times`."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return 0.0
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
+def worker_env(bootstrap: str, topic_prefix: str, data: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "WARWIRE_BROKER": bootstrap, "WARWIRE_TOPIC_PREFIX": topic_prefix, "WARWIRE_WORKER_DATA": str(data),
+        "WARWIRE_METRICS_PORT": "0", "WARWIRE_CONNECT_METRICS_PORT": "0", "WARWIRE_LOG_FORMAT": "json",
+        "PYTHONUNBUFFERED": "1",
+    })
+    for k in ("WARWIRE_SLACK_WEBHOOK_URL", "WARWIRE_WEBHOOK_URL", "WARWIRE_WEBHOOK_SECRET"):
+        env.pop(k, None)
+    env.update(extra)
+    return env
+
+
+def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    fh = open(log, "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen([sys.executable, *argv], env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()

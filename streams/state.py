@@ -1,0 +1,116 @@
+"""Stage 2's state: a faust table whose changelog carries one record per item.
+
+An item changes up to a dozen keys (its record, its url, text and candidate keys, its story, the
+rules it fired). Written through faust's table API, each key is a changelog message of its own,
+and faust's per-write cost (~50 µs) would exceed everything else stage 2 does. `BatchTable` keeps
+faust's changelog topic, recovery, standby replicas and rebalancing, but its changelog records
+are batches: one per analyzed record (itself a batch of items), value = every key its items
+changed (msgpack). Restoring applies the batches in order, which leaves each key at its last
+value.
+
+Ordering and crashes (`StateBatch`). While an agent works through a batch of events, writes go to
+an in-memory overlay (later events of the batch read it) and to the changelog. RocksDB is written
+only after the broker has confirmed every changelog record and output of the batch, together with
+the changelog offset, in one atomic WriteBatch. A worker that dies before that leaves RocksDB as it
+was and its events uncommitted: they are decided again from the same state. One that dies after it
+has both the data and the offset, and finds each replayed item already recorded (dedupe: replay).
+
+Expiry. Keys expire after the dedupe horizon plus a day: RocksDB's TTL drops them at compaction
+(rocksdict `AccessType.with_ttl`), and the changelog topic is created with `cleanup.policy=delete`
+and the same retention (streams/topics.py), so neither the local store nor the topic grows with
+time at a steady input rate.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import faust
+import msgspec
+import rocksdict
+
+_batch_enc = msgspec.msgpack.Encoder()
+_batch_dec = msgspec.msgpack.Decoder(dict[str, bytes | None])
+
+
+def encode_batch(writes: dict[str, bytes]) -> bytes:
+    return _batch_enc.encode(writes)
+
+
+class BatchTable(faust.Table):  # type: ignore[misc]
+    """A table whose changelog records are write batches (see the module docstring)."""
+
+    def _on_changelog_sent(self, fut: Any) -> None:
+        # faust would persist the changelog offset now, before our data reaches RocksDB;
+        # StateBatch.commit writes data and offset together instead.
+        return None
+
+    def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
+        store = self.data
+        batches: dict[int, rocksdict.WriteBatch] = defaultdict(lambda: rocksdict.WriteBatch(raw_mode=True))
+        offsets: dict[Any, int] = {}
+        for event in batch:
+            msg = event.message
+            offsets[msg.tp] = max(msg.offset, offsets.get(msg.tp, -1))
+            if msg.value is None:
+                continue
+            wb = batches[msg.partition]
+            for key, value in _batch_dec.decode(msg.value).items():
+                if value is None:
+                    wb.delete(key.encode())
+                else:
+                    wb.put(key.encode(), value)
+        for tp, offset in offsets.items():
+            batches[tp.partition].put(store.offset_key, str(offset).encode())
+        for partition, wb in batches.items():
+            store._db_for_partition(partition).write(wb)
+
+
+class StateBatch:
+    """The writes of one batch of events, readable at once, stored once the broker has them."""
+
+    def __init__(self, table: BatchTable) -> None:
+        self.table = table
+        self.overlay: dict[int, dict[str, bytes]] = defaultdict(dict)
+        self.pending: dict[str, bytes] = {}
+        self.sent: dict[int, list[Any]] = defaultdict(list)
+
+    def stage(self, partition: int, writes: dict[str, bytes]) -> None:
+        """Make `writes` visible to the rest of the batch; `send` puts them on the changelog."""
+        self.overlay[partition].update(writes)
+        self.pending.update(writes)
+
+    def send(self, partition: int, batch_key: bytes) -> Any:
+        """Send what was staged since the last send as one changelog record; its future, or
+        None when nothing was staged."""
+        writes, self.pending = self.pending, {}
+        if not writes:
+            return None
+        fut = self.table.send_changelog(partition, batch_key, encode_batch(writes))
+        self.sent[partition].append(fut)
+        return fut
+
+    def get_many(self, partition: int, keys: Sequence[str]) -> list[bytes | None]:
+        stored = self.table.data._db_for_partition(partition).get([k.encode() for k in keys])
+        over = self.overlay.get(partition)
+        if not over:
+            return stored  # type: ignore[no-any-return]
+        return [over.get(k) or v for k, v in zip(keys, stored, strict=True)]
+
+    def commit(self) -> None:
+        """Store the overlay in RocksDB with each partition's last changelog offset. Call only
+        after every future returned by `write` has completed."""
+        store = self.table.data
+        for partition, writes in self.overlay.items():
+            if not self.sent[partition]:
+                continue
+            wb = rocksdict.WriteBatch(raw_mode=True)
+            for key, value in writes.items():
+                wb.put(key.encode(), value)
+            offsets = [f.result().offset for f in self.sent[partition]]
+            wb.put(store.offset_key, str(max(offsets)).encode())
+            store._db_for_partition(partition).write(wb)
+        self.overlay.clear()
+        self.sent.clear()
