@@ -2,7 +2,8 @@
 
   warwire.alerts ──deliver──▶ warwire.deliveries ──┬─ lane agent for receiver A ──▶ A
    (one task per alert and receiver)                ├─ lane agent for receiver B ──▶ B
-                                                    └─ lane agent for any other receiver
+                                                    └─ console lane: the console, and any receiver
+                                                       without a lane of its own
 
 Every lane agent reads every task and acts only on its own receiver's. faust gives each agent
 its own buffer and commits an offset only when all of them are done with it, so a slow or dead
@@ -128,10 +129,12 @@ def _lane(name: str, owns: Callable[[str], bool]) -> None:
     app.agent(deliveries_topic, name=f"warwire.deliver.lane.{name}", concurrency=1)(lane)
 
 
-_LANES = frozenset(n for n, r in config.receivers.items() if r.configured)
+# One lane per HTTP receiver configured at start; the console lane takes the console and every
+# receiver without a lane of its own (added or configured by a later reload).
+_LANES = frozenset(n for n, r in config.receivers.items() if r.configured and r.type != "console")
 for _name in sorted(_LANES):
     _lane(_name, lambda receiver, mine=_name: receiver == mine)
-_lane("other", lambda receiver: receiver not in _LANES)
+_lane("console", lambda receiver: receiver not in _LANES)
 
 
 @app.task

@@ -101,7 +101,7 @@ class StateBatch:
 
     def commit(self) -> None:
         """Store the overlay in RocksDB with each partition's last changelog offset. Call only
-        after every future returned by `write` has completed."""
+        after every future returned by `send` has completed."""
         store = self.table.data
         for partition, writes in self.overlay.items():
             if not self.sent[partition]:

@@ -32,10 +32,10 @@ from __future__ import annotations
 import hashlib
 from array import array
 from collections import Counter
-from itertools import chain
-from operator import itemgetter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 
 import msgspec
 import Stemmer

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streams.core import dedupe
-from streams.core.pipeline import MemoryState
+from streams.core.pipeline import MemoryState, analyze, decide
 from streams.core.tagging import compile_taxonomy, parse_taxonomy
 from streams.schema import NewsItem
 
@@ -72,22 +72,51 @@ def test_duplicate_after_the_horizon_starts_a_new_story() -> None:
     assert res[1][1] is None
 
 
-def test_index_entries_are_pruned_and_bounded() -> None:
-    fp = dedupe.fingerprint(item("z"))
-    entries: list[dedupe.Seen] = []
-    for n in range(40):
-        e = dedupe.Seen(item=f"i{n}", story="s", first="i0", simhash=0, lang="en", at=float(n * DAY / 10))
-        entries = dedupe.merge_entries(entries, e, now=float(n * DAY / 10), horizon_s=DAY)
-    assert len(entries) <= dedupe.MAX_ENTRIES_PER_KEY
-    assert all(e.at >= 39 * DAY / 10 - DAY for e in entries)
-    assert fp.lookup_keys()[0] == "id:z"
+def test_a_candidate_key_keeps_only_its_newest_items() -> None:
+    st = MemoryState()
+    for n in range(dedupe.MAX_PER_KEY + 10):
+        st.run(item(f"i{n}", summary=BODY.replace("Thursday", f"day {n}")), TAX, None, now=1e9 + n * DAY)
+    buckets = [v for k, v in st.data.items() if k.startswith("k:")]
+    assert buckets and max(len(v) for v in buckets) == 8 * dedupe.MAX_PER_KEY
+    newest = dedupe.item_hash(f"i{dedupe.MAX_PER_KEY + 9}").to_bytes(8, "little")
+    assert any(v.endswith(newest) for v in buckets)
 
 
-def test_simhash_distance_small_for_rewording_large_for_other_text() -> None:
-    a = dedupe.simhash(BODY.lower().split())
-    b = dedupe.simhash(BODY.lower().replace("gradually ", "").split())
-    c = dedupe.simhash("oil prices steady as traders weigh the supply outlook in asia and europe".split())
-    assert dedupe.hamming(a, b) <= dedupe.DEFAULT_MAX_DISTANCE < dedupe.hamming(a, c)
+def test_the_same_kind_of_report_with_other_figures_is_another_story() -> None:
+    a = item("a", title="Air defence downs 31 of 35 drones",
+             summary="Ukraine's air force said its air defences destroyed 31 of 35 Shahed drones launched overnight.")
+    b = item("b", title="Air defence downs 44 of 50 drones", source="b",
+             summary="Ukraine's air force said its air defences destroyed 44 of 50 Shahed drones launched overnight.")
+    res = run([a, b])
+    assert res[1][1] is None
+
+
+def test_a_truncated_copy_is_a_near_duplicate_and_figures_it_dropped_do_not_matter() -> None:
+    full = item("a", summary=BODY + " The alliance will meet 32 ministers in Brussels on 14 March.")
+    short = item("b", source="b", summary=BODY)
+    assert run([full, short])[1][1:] == ("a", "near")
+
+
+def test_containment_is_estimated_from_the_sketch_when_texts_are_long() -> None:
+    words = [f"wort{i:04d}" for i in range(200)]
+    long_a = dedupe.fingerprint(NewsItem(id="a", title="t", summary=" ".join(words), lang="de"))
+    long_b = dedupe.fingerprint(NewsItem(id="b", title="t", summary=" ".join(words[:150] + [f"x{i:04d}" for i in range(50)]),
+                                         lang="de"))
+    assert long_a.words == 200 and len(long_a.sketch) == dedupe.SKETCH_SIZE
+    assert 0.6 <= dedupe.containment(long_a, long_b) <= 0.9  # exactly 0.75
+    assert dedupe.containment(long_a, long_a) == 1.0
+
+
+def test_a_redelivered_event_is_decided_as_the_first_time_and_changes_nothing() -> None:
+    st = MemoryState()
+    fp_item = item("a")
+    analyzed = analyze(fp_item, TAX)
+    first = decide(analyzed, rules=None, get_many=st.get_many, now=1e9, source=(0, 7, 3))
+    st.data.update(first.writes)
+    again = decide(analyzed, rules=None, get_many=st.get_many, now=1e9 + 5, source=(0, 7, 3))
+    assert (again.tagged.story, again.tagged.duplicate_of, again.writes) == (first.tagged.story, None, {})
+    republished = decide(analyzed, rules=None, get_many=st.get_many, now=1e9 + 9, source=(0, 99, 0))
+    assert (republished.tagged.duplicate_of, republished.tagged.duplicate_reason) == ("a", "id")
 
 
 def test_each_step_publishes_the_storys_outlets_and_sources() -> None:
