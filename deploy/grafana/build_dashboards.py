@@ -53,7 +53,7 @@ OPERATORS = dashboard("warwire-operators", "warwire: operators", [
         "sum(increase(warwire_pipeline_items_total{outcome=\"duplicate\"}[1h])) / clamp_min(sum(increase(warwire_pipeline_items_total[1h])), 1)",
         "duplicates")], 12, 16, unit="percentunit"),
     panel(7, "Consumer lag by topic", [(
-        "sum by (topic) (warwire_faust_topic_partition_end_offset - warwire_faust_topic_partition_offset_commited)", "{{topic}}")],
+        "sum by (topic) (warwire_consumer_end_offset - warwire_consumer_committed_offset)", "{{topic}}")],
           0, 24),
     panel(8, "Deliveries by receiver and outcome", [("sum by (receiver, outcome) (rate(warwire_delivery_attempts_total[5m]))", "{{receiver}} {{outcome}}")],
           12, 24, unit="ops"),

@@ -222,7 +222,9 @@ def _phrase_words(text: str, lang: str, exact: bool, loose: bool) -> list[tuple[
         if exact:
             out.append((w, EXACT))
         elif stem is not None:
-            st = stem.stemWord(w)
+            # The stem as a prefix of the word as written: Snowball rewrites some endings
+            # (energy → energi, supply → suppli), and a pattern must be a prefix of real text.
+            st = os.path.commonprefix([w, stem.stemWord(w)])
             if len(st) < _MIN_PREFIX:
                 out.append((w, EXACT))
             elif lang == "de" and i == 0 and len(st) >= _MIN_INFIX_DE:

@@ -49,12 +49,11 @@ def value(body: str, prefix: str) -> float:
 
 
 def raw_partitions_seen(body: str, topic: str) -> set[int]:
-    """Raw partitions this worker has received messages from: faust's per-partition gauge (set to
-    the last offset received, so 0 after the first message) exists only for those."""
+    """Raw partitions this worker has processed and committed a message of."""
     out = set()
     for line in body.splitlines():
-        m = re.match(r"warwire_faust_messages_received_per_topics_partition\{(.*)\} \S+$", line)
-        if m:
+        m = re.match(r"warwire_consumer_committed_offset\{(.*)\} (\S+)$", line)
+        if m and float(m.group(2)) > 0:
             labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
             if labels.get("topic") == topic:
                 out.add(int(labels["partition"]))
