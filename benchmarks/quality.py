@@ -4,7 +4,9 @@
 
 tagging.jsonl: 276 items in de, en, fr, ru and uk, each with the topics a reader would give it,
 its kind (pos, hardpos: the topic without its obvious keyword, hardneg: a trap such as the New
-England Patriots, neg) and a split. duplicates.jsonl: 102 pairs (a, b) labelled duplicate or not
+England Patriots, neg) and a split: dev (tuned on), test (not looked at while tuning), and challenge (60 items written
+later, in other words, to test generalisation; the taxonomy was adjusted once for the general gaps
+it showed, see docs/quality.md). duplicates.jsonl: 102 pairs (a, b) labelled duplicate or not
 (reworded, retitled, truncated, agency copy; against: the same kind of event on another day,
 follow-ups, translations, unrelated items).
 
@@ -95,6 +97,8 @@ def _story_of(state: MemoryState, tax, item: NewsItem) -> tuple[str, str | None]
 def duplicates(split: str, show: bool) -> tuple[PR, PR, Counter[str]]:
     tax = compile_taxonomy(load_taxonomy(ROOT / "config" / "topics.yaml"))
     pairs = [d for d in load_jsonl(EVAL / "duplicates.jsonl") if split == "all" or d["split"] == split]
+    if not pairs:
+        return PR(), PR(), Counter()
     alone, stream = PR(), PR()
     missed: Counter[str] = Counter()
     for p in pairs:
@@ -116,16 +120,19 @@ def duplicates(split: str, show: bool) -> tuple[PR, PR, Counter[str]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--split", choices=["all", "dev", "test"], default="all")
+    ap.add_argument("--split", choices=["all", "dev", "test", "challenge"], default="all")
     ap.add_argument("--show-errors", action="store_true")
     args = ap.parse_args()
     result: dict[str, object] = {}
-    for split in (["dev", "test", "all"] if args.split == "all" else [args.split]):
+    for split in (["dev", "test", "challenge", "all"] if args.split == "all" else [args.split]):
         print(f"== {split}")
         tags = tagging(split, args.show_errors and split != "all")
         for t, s in tags.items():
             print(s.row(t))
         alone, stream, missed = duplicates(split, args.show_errors and split != "all")
+        if alone.tp + alone.fp + alone.fn == 0 and stream.tp + stream.fp + stream.fn == 0:
+            result[split] = {t: {"precision": round(s.precision, 3), "recall": round(s.recall, 3)} for t, s in tags.items()}
+            continue
         print(alone.row("duplicates (pairs)"))
         print(stream.row("duplicates (one stream)"))
         if missed:
