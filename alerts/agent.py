@@ -69,6 +69,7 @@ async def _attempt(event: Any, owns: Callable[[str], bool]) -> None:
         # A terminal has no side effect to protect: no ledger, no flush (a crash may print twice).
         await delivery.send(_http(), rec, alert)
         metrics.deliveries.labels(name, "ok").inc()
+        metrics.delivery_latency.labels(name).observe(max(0.0, time.time() - alert.fired_at.timestamp()))
         return
     action = delivery.on_ledger(delivered.get(key), rec.type)
     if action == "skip":

@@ -21,9 +21,13 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _component(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """`logger`: the stdlib logger's name, or the name warwire's own logger was made with
+    (bound as `component`, because structlog's get_logger reserves the `logger` argument)."""
     record = event.get("_record")
     if record is not None:
-        event["component"] = record.name
+        event["logger"] = record.name
+    elif "component" in event:
+        event["logger"] = event.pop("component")
     return event
 
 
@@ -34,6 +38,7 @@ def configure(fmt: str = "console", level: int = logging.INFO) -> None:
     matters at one log line per alert); faust's and aiokafka's stdlib records go through the same
     processors by way of structlog's ProcessorFormatter."""
     shared: list[Any] = [
+        _component,
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -49,7 +54,7 @@ def configure(fmt: str = "console", level: int = logging.INFO) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[_component, *shared],
+        foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     ))
     root = logging.getLogger()
