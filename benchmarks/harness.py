@@ -193,6 +193,42 @@ async def arrival_times(bootstrap: str, topic: str, n: int, timeout_s: float,
     return sorted(times)[:n]
 
 
+async def publish_at(bootstrap: str, topic: str, items: list[NewsItem], per_s: float) -> dict[str, float]:
+    """Publish items at a steady rate; when each was handed to the producer (wall clock), by URL."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
+    await producer.start()
+    sent: dict[str, float] = {}
+    futures = []
+    try:
+        t0 = time.monotonic()
+        for i, it in enumerate(items):
+            delay = t0 + i / per_s - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent[it.url] = time.time()
+            futures.append(await producer.send(topic, key=it.id.encode(), value=encode(it)))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return sent
+
+
+def wait_ready(port: str, timeout_s: float) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"worker on metrics port {port} not ready within {timeout_s:.0f}s")
+
+
 def rate(times: list[float]) -> float:
     """Records per second between the first and the last of `times`."""
     if len(times) < 2 or times[-1] <= times[0]:

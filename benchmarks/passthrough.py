@@ -67,6 +67,7 @@ def main() -> None:
         def _setup_logging(self) -> None:
             pass
 
+    settings.worker_data.mkdir(parents=True, exist_ok=True)
     Worker(app, loglevel=level, redirect_stdouts=False, quiet=True).execute_from_commandline()
 
 

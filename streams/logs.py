@@ -44,6 +44,8 @@ def configure(fmt: str = "console", level: int = logging.INFO) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact,
     ]
+    if fmt == "json":
+        shared.append(structlog.processors.format_exc_info)
     renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
                      else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
     structlog.configure(
