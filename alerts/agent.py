@@ -1,21 +1,24 @@
 """Delivery agents: thin shells around alerts.delivery.
 
   warwire.alerts ──deliver──▶ warwire.deliveries ──┬─ lane agent for receiver A ──▶ A
-   (one task per alert and receiver)                ├─ lane agent for receiver B ──▶ B
-                                                    └─ console lane: the console, and any receiver
-                                                       without a lane of its own
+   (one task per alert and receiver;                ├─ lane agent for receiver B ──▶ B
+    a digest rule's alerts go to the                └─ console lane: the console, and any receiver
+    aggregate stage instead)                           without a lane of its own
 
 Every lane agent reads every task and acts only on its own receiver's. faust gives each agent
 its own buffer and commits an offset only when all of them are done with it, so a slow or dead
-receiver holds up its own lane (up to the 4,096 buffered tasks) and no other. Retries go back on
-the deliveries topic with their due time. Lanes exist for the receivers configured when the worker
-starts with their URL set (and the console); receivers added or configured later share the catch-all
-lane until the next restart.
+receiver holds up its own lane (up to the 4,096 buffered tasks) and no other. A lane works
+through its tasks in small batches, up to LANE_CONCURRENCY requests at once. Retries go back on
+the deliveries topic with their due time. Lanes exist for the receivers configured when the
+worker starts with their URL set; receivers added or configured later share the console lane
+until the next restart.
 
-Ledger (`delivered` table, on the deliveries partitions): before each POST the state `sending` is
-written and flushed to the changelog; after it, `delivered`, `retrying` or `failed`. A task read
-again after a crash finds that state: delivered → skipped; sending → re-sent to webhooks (same
-Idempotency-Key) but not to Slack, which cannot drop a copy (counted as ambiguous).
+Ledger (`delivered`, a BatchTable on the deliveries partitions: streams/state.py): before a POST
+the state `sending` is on the broker (its changelog record confirmed, then stored locally); after
+it, `delivered`, `retrying` or `failed`. A task read again after a crash finds that state:
+delivered → skipped; sending → re-sent to webhooks (same Idempotency-Key, which the receiver can
+drop) but not to Slack, which cannot drop a copy (counted as ambiguous). Local state never runs
+ahead of the changelog, so a restarted worker never believes in a POST its changelog lacks.
 """
 
 from __future__ import annotations
@@ -28,13 +31,16 @@ from typing import Any
 import aiohttp
 
 from alerts import delivery
-from streams.agents import BATCH_MAX, BATCH_WAIT_S, _each, _guarded, config, confirm, log, metrics
-from streams.app import alerts_topic, app, delivered, deliveries_topic, dlq_topic
-from streams.schema import Alert, DeadLetter, DeliveryTask, decode, encode, utcnow
+from streams.agents import BATCH_MAX, BATCH_WAIT_S, _each, _letter, config, confirm, log, metrics
+from streams.app import alerts_topic, app, delivered, deliveries_topic, dlq_topic, rule_events_topic
+from streams.schema import Alert, DeadLetter, DeliveryTask, RuleEvent, decode, encode, utcnow
+from streams.state import StateBatch
 
-# A task that is not due yet waits at most this long in the agent (a rebalance waits for it),
-# then goes back to the end of its lane.
-MAX_WAIT_S = 2.0
+LANE_BATCH = 16
+LANE_CONCURRENCY = 8
+# A batch whose tasks are all not yet due waits at most this long (a rebalance waits for it);
+# tasks not due by then go back to the end of their lane.
+MAX_WAIT_S = 1.0
 _session: aiohttp.ClientSession | None = None
 
 
@@ -45,74 +51,21 @@ def _http() -> aiohttp.ClientSession:
     return _session
 
 
-async def _enqueue(task: DeliveryTask) -> None:
-    fut = await deliveries_topic.send(key=task.alert.id.encode(), value=encode(task))
-    await fut
-
-
 async def _fan_out(event: Any) -> list[Any]:
     alert = decode(Alert, event.value)
     now = time.time()
+    rule = config.rules.get(alert.rule)
+    if rule is not None and rule.spec.digest:
+        # Its rule sends digests: the alert joins its group in the aggregate stage.
+        ev = RuleEvent(kind="digest", rule=alert.rule, at=now, alert=alert)
+        return [await rule_events_topic.send(key=alert.rule.encode(), value=encode(ev))]
+    return await _tasks(alert, now)
+
+
+async def _tasks(alert: Alert, now: float) -> list[Any]:
     return [await deliveries_topic.send(key=alert.id.encode(),
                                         value=encode(DeliveryTask(alert=alert, receiver=r, attempt=1, not_before=now)))
             for r in alert.receivers]
-
-
-async def _attempt(event: Any, owns: Callable[[str], bool]) -> None:
-    task = decode(DeliveryTask, event.value)
-    if not owns(task.receiver):
-        return
-    alert, name = task.alert, task.receiver
-    key = delivery.idempotency_key(alert.id, name).encode()
-    rec = config.receivers.get(name) or delivery.Receiver(name, "console")
-    if rec.type == "console":
-        # A terminal has no side effect to protect: no ledger, no flush (a crash may print twice).
-        await delivery.send(_http(), rec, alert)
-        metrics.deliveries.labels(name, "ok").inc()
-        metrics.delivery_latency.labels(name).observe(max(0.0, time.time() - alert.fired_at.timestamp()))
-        return
-    action = delivery.on_ledger(delivered.get(key), rec.type)
-    if action == "skip":
-        metrics.suppressed.labels(alert.rule, "already_delivered").inc()
-        return
-    if action == "ambiguous":
-        delivered[key] = delivery.AMBIGUOUS
-        metrics.deliveries.labels(name, "ambiguous").inc()
-        log.warning("delivery_ambiguous", receiver=name, alert=alert.id,
-                    reason="a worker stopped during the POST; not re-sent to a receiver that cannot dedupe")
-        return
-    wait = task.not_before - time.time()
-    if wait > 0:
-        await asyncio.sleep(min(wait, MAX_WAIT_S))
-        if task.not_before > time.time():
-            await _enqueue(task)
-            return
-    delivered[key] = delivery.SENDING
-    await app.producer.flush()  # `sending` is on the broker before the POST leaves
-    outcome = await delivery.send(_http(), rec, alert)
-    result = "ok" if outcome.ok else ("retry" if outcome.retryable else "failed")
-    metrics.deliveries.labels(name, result).inc()
-    if outcome.ok:
-        delivered[key] = delivery.DELIVERED
-        metrics.delivery_latency.labels(name).observe(max(0.0, time.time() - alert.fired_at.timestamp()))
-        log.info("delivered", receiver=name, alert=alert.id, rule=alert.rule, attempt=task.attempt)
-        return
-    if outcome.retryable and task.attempt < delivery.MAX_ATTEMPTS:
-        delivered[key] = delivery.RETRYING
-        wait_s = delivery.backoff_s(task.attempt, outcome.retry_after_s)
-        log.warning("delivery_retry", receiver=name, alert=alert.id, attempt=task.attempt,
-                    reason=outcome.reason, retry_in_s=round(wait_s, 2))
-        await _enqueue(DeliveryTask(alert=alert, receiver=name, attempt=task.attempt + 1,
-                                    not_before=time.time() + wait_s, last_error=outcome.reason))
-        return
-    delivered[key] = delivery.FAILED
-    letter = DeadLetter(reason=f"delivery to {name} failed after {task.attempt} attempt(s): {outcome.reason}",
-                        stage="deliver", topic=alerts_topic.get_topic_name(), value=encode(alert).decode(),
-                        at=utcnow())
-    metrics.dead_letters.labels("deliver").inc()
-    log.error("delivery_dead_lettered", receiver=name, alert=alert.id, reason=outcome.reason)
-    fut = await dlq_topic.send(key=alert.id.encode(), value=encode(letter))
-    await fut
 
 
 @app.agent(alerts_topic, concurrency=1)
@@ -121,10 +74,136 @@ async def deliver(stream: Any) -> None:
         await confirm("deliver", await _each("deliver", events, _fan_out))
 
 
+class _Lane:
+    """One batch of one lane's tasks: ledger, requests, outcomes."""
+
+    def __init__(self, owns: Callable[[str], bool]) -> None:
+        self.owns = owns
+        self.state = StateBatch(delivered)
+        self.futures: list[Any] = []
+
+    async def run(self, events: Any) -> None:
+        tasks = []
+        for event in events:
+            try:
+                task = decode(DeliveryTask, event.value)
+            except Exception as exc:  # noqa: BLE001 - a bad task is dead-lettered, the rest go on
+                self.futures.append(await dlq_topic.send(key=None, value=encode(_letter("attempt", event, str(exc)))))
+                continue
+            if self.owns(task.receiver):
+                tasks.append((event.message.partition, task))
+        if not tasks:
+            return await confirm("attempt", self.futures)
+        due = await self._wait_for_due(tasks)
+        todo = []
+        for partition, task in due:
+            rec = config.receivers.get(task.receiver) or delivery.Receiver(task.receiver, "console")
+            if rec.type == "console":
+                # A terminal has no side effect to protect: no ledger (a crash may print twice).
+                await delivery.send(_http(), rec, task.alert)
+                self._delivered(task)
+                continue
+            key = delivery.idempotency_key(task.alert.id, task.receiver)
+            action = delivery.on_ledger(self.state.get_many(partition, [key])[0], rec.type)
+            if action == "skip":
+                metrics.suppressed.labels(task.alert.rule, "already_delivered").inc()
+            elif action == "ambiguous":
+                self._stage(partition, key, delivery.AMBIGUOUS)
+                metrics.deliveries.labels(task.receiver, "ambiguous").inc()
+                log.warning("delivery_ambiguous", receiver=task.receiver, alert=task.alert.id,
+                            reason="a worker stopped during the POST; not re-sent to a receiver that cannot dedupe")
+            else:
+                self._stage(partition, key, delivery.SENDING)
+                todo.append((partition, key, rec, task))
+        # `sending` is on the broker, and stored, before any request leaves.
+        await confirm("attempt", self.futures)
+        self.state.commit()
+        self.futures = []
+        limit = asyncio.Semaphore(LANE_CONCURRENCY)
+
+        async def attempt(rec: delivery.Receiver, task: DeliveryTask) -> delivery.Outcome:
+            async with limit:
+                return await delivery.send(_http(), rec, task.alert)
+
+        outcomes = await asyncio.gather(*(attempt(rec, task) for _, _, rec, task in todo))
+        for (partition, key, _, task), outcome in zip(todo, outcomes, strict=True):
+            await self._after(partition, key, task, outcome)
+        await confirm("attempt", self.futures)
+        self.state.commit()
+
+    async def _wait_for_due(self, tasks: list[tuple[int, DeliveryTask]]) -> list[tuple[int, DeliveryTask]]:
+        now = time.time()
+        due = [(p, t) for p, t in tasks if t.not_before <= now]
+        if not due:
+            await asyncio.sleep(min(MAX_WAIT_S, min(t.not_before for _, t in tasks) - now))
+            now = time.time()
+            due = [(p, t) for p, t in tasks if t.not_before <= now]
+        for _, t in tasks:
+            if t.not_before > now:  # back to the end of the lane
+                self.futures.append(await deliveries_topic.send(key=t.alert.id.encode(), value=encode(t)))
+        return due
+
+    def _stage(self, partition: int, key: str, state: bytes) -> None:
+        self.state.stage(partition, {key: state})
+        fut = self.state.send(partition, key.encode())
+        if fut is not None:
+            self.futures.append(fut)
+
+    def _delivered(self, task: DeliveryTask) -> None:
+        metrics.deliveries.labels(task.receiver, "ok").inc()
+        metrics.delivery_latency.labels(task.receiver).observe(max(0.0, time.time() - task.alert.fired_at.timestamp()))
+
+    async def _after(self, partition: int, key: str, task: DeliveryTask, outcome: delivery.Outcome) -> None:
+        alert, name = task.alert, task.receiver
+        metrics.deliveries.labels(name, "ok" if outcome.ok else ("retry" if outcome.retryable else "failed")).inc()
+        if outcome.ok:
+            self._stage(partition, key, delivery.DELIVERED)
+            metrics.delivery_latency.labels(name).observe(max(0.0, time.time() - alert.fired_at.timestamp()))
+            log.info("delivered", receiver=name, alert=alert.id, rule=alert.rule, attempt=task.attempt)
+            return
+        if outcome.retryable and task.attempt < delivery.MAX_ATTEMPTS:
+            self._stage(partition, key, delivery.RETRYING)
+            wait_s = delivery.backoff_s(task.attempt, outcome.retry_after_s)
+            log.warning("delivery_retry", receiver=name, alert=alert.id, attempt=task.attempt,
+                        reason=outcome.reason, retry_in_s=round(wait_s, 2))
+            retry = DeliveryTask(alert=alert, receiver=name, attempt=task.attempt + 1,
+                                 not_before=time.time() + wait_s, last_error=outcome.reason)
+            self.futures.append(await deliveries_topic.send(key=alert.id.encode(), value=encode(retry)))
+            return
+        self._stage(partition, key, delivery.FAILED)
+        letter = DeadLetter(reason=f"delivery to {name} failed after {task.attempt} attempt(s): {outcome.reason}",
+                            stage="deliver", topic=alerts_topic.get_topic_name(), value=encode(alert).decode(),
+                            at=utcnow())
+        metrics.dead_letters.labels("deliver").inc()
+        log.error("delivery_dead_lettered", receiver=name, alert=alert.id, reason=outcome.reason)
+        self.futures.append(await dlq_topic.send(key=alert.id.encode(), value=encode(letter)))
+
+
+async def _lane_batch(events: Any, owns: Callable[[str], bool]) -> None:
+    try:
+        await _Lane(owns).run(events)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an escaping exception would lose the batch's tasks
+        log.exception("stage_failed", stage="attempt")
+        futures = []
+        for event in events:
+            try:
+                task = decode(DeliveryTask, event.value)
+            except Exception:  # noqa: BLE001 - dead-lettered by the batch itself
+                continue
+            if owns(task.receiver):
+                letter = DeadLetter(reason=f"delivery to {task.receiver} failed: {type(exc).__name__}: {exc}",
+                                    stage="deliver", topic=alerts_topic.get_topic_name(),
+                                    value=encode(task.alert).decode(), at=utcnow())
+                futures.append(await dlq_topic.send(key=task.alert.id.encode(), value=encode(letter)))
+        await confirm("attempt", futures)
+
+
 def _lane(name: str, owns: Callable[[str], bool]) -> None:
     async def lane(stream: Any) -> None:
-        async for event in stream.events():
-            await _guarded("attempt", event, lambda e: _attempt(e, owns))
+        async for events in stream.take_events(LANE_BATCH, within=0.005):
+            await _lane_batch(events, owns)
 
     lane.__name__ = lane.__qualname__ = f"lane_{name.replace('-', '_')}"
     app.agent(deliveries_topic, name=f"warwire.deliver.lane.{name}", concurrency=1)(lane)

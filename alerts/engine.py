@@ -55,6 +55,9 @@ class RuleSet:
     receivers: dict[str, ReceiverSpec]
     version: str
 
+    def get(self, name: str) -> CompiledRule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
 
 @dataclass(frozen=True, slots=True)
 class Firing:

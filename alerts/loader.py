@@ -10,10 +10,13 @@ import hashlib
 from pathlib import Path
 
 from alerts.model import (
+    GROUP_BY,
     KEYS,
+    NEW_TERM_FIELDS,
     RECEIVER_TYPES,
     RULE_TYPES,
     SEVERITIES,
+    SPIKE_TYPES,
     ReceiverSpec,
     RuleSetSpec,
     RuleSpec,
@@ -24,8 +27,19 @@ from streams.core.spec import Doc, Node, SpecError, SpecIssue, load_yaml
 
 _RULE_KEYS = {
     "name", "type", "severity", "topics", "all_topics", "languages", "sources", "labels", "query", "min_outlets",
-    "realert", "key", "receivers", "description",
+    "realert", "key", "receivers", "description", "window", "threshold", "group_by", "spike_height", "spike_type",
+    "min_current", "min_baseline", "baseline", "field", "warmup", "group_wait", "group_interval", "repeat_interval",
 }
+# Keys that mean something for some rule types only: anything else is a mistake worth reporting.
+_ONLY_FOR = {
+    "window": {"frequency", "spike", "new_term", "flatline"}, "threshold": {"frequency", "flatline"},
+    "group_by": {"frequency", "spike", "flatline"}, "spike_height": {"spike"}, "spike_type": {"spike"},
+    "min_current": {"spike"}, "min_baseline": {"spike"}, "baseline": {"spike"}, "field": {"new_term"},
+    "warmup": {"new_term"}, "min_outlets": {"coverage", "match", "frequency", "spike", "new_term", "flatline"},
+    "key": {"match", "coverage"},
+}
+_REQUIRED = {"frequency": ("window", "threshold"), "spike": ("window",), "new_term": ("field",),
+             "flatline": ("window",), "coverage": ("min_outlets",)}
 _RECEIVER_KEYS = {"type", "url_env", "secret_env"}
 # The console receiver always exists: alerts whose receivers are all unconfigured go there.
 CONSOLE = ReceiverSpec(name="console", type="console")
@@ -147,11 +161,46 @@ def _rule(node: Node, doc: Doc, refs: list[tuple[Node, str]]) -> RuleSpec | None
         kw["receivers"] = tuple(vals)
         for i, v in enumerate(vals):
             refs.append((_item(f["receivers"], i), f"receiver:{v}"))
-    if typ == "coverage" and "min_outlets" not in f:
-        f["type"].error("a coverage rule needs min_outlets")
+    _type_specific(f, typ, kw)
     if len(doc.issues) > before or name is None or typ is None:
         return None
     return RuleSpec(name=name, type=typ, file=doc.file, line=node.line, **kw)  # type: ignore[arg-type]
+
+
+def _type_specific(f: dict[str, Node], typ: str | None, kw: dict[str, object]) -> None:
+    """The keys of frequency, spike, new_term and flatline rules, and of digests."""
+    if typ is None:
+        return
+    for key, types in _ONLY_FOR.items():
+        if key in f and typ not in types:
+            f[key].error(f"'{key}' applies to {', '.join(sorted(types))} rules, not {typ}")
+    for key in _REQUIRED.get(typ, ()):
+        if key not in f:
+            f["type"].error(f"a {typ} rule needs {key}")
+    durations = {"window": "window_s", "baseline": "baseline_s", "warmup": "warmup_s", "group_wait": "group_wait_s",
+                 "group_interval": "group_interval_s", "repeat_interval": "repeat_interval_s"}
+    for key, attr in durations.items():
+        if key in f:
+            kw[attr] = f[key].duration()
+    if "window" in f and "baseline" not in f and kw.get("window_s"):
+        kw["baseline_s"] = kw["window_s"]
+    if typ == "new_term" and "window" not in f:
+        kw["window_s"] = 30 * 86400.0
+    for key, lo, hi in (("threshold", 1, 1_000_000), ("min_current", 0, 1_000_000), ("min_baseline", 0, 1_000_000)):
+        if key in f:
+            kw[key] = f[key].int(lo=lo, hi=hi)
+    if "spike_height" in f:
+        kw["spike_height"] = f["spike_height"].number(lo=1.0, hi=1000.0)
+    if "spike_type" in f:
+        kw["spike_type"] = f["spike_type"].choice(SPIKE_TYPES)
+    if "group_by" in f:
+        kw["group_by"] = f["group_by"].choice(GROUP_BY)
+    if "field" in f:
+        kw["field"] = f["field"].choice(NEW_TERM_FIELDS)
+    if "group_interval" in f or "repeat_interval" in f:
+        if "group_wait" not in f:
+            f["group_interval" if "group_interval" in f else "repeat_interval"].error(
+                "digest timing needs group_wait (how long the first alert of a group waits for others)")
 
 
 def _item(node: Node, i: int) -> Node:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-RULE_TYPES = {"match", "coverage"}
+RULE_TYPES = {"match", "coverage", "frequency", "spike", "new_term", "flatline"}
+AGGREGATE_TYPES = frozenset({"frequency", "spike", "new_term", "flatline"})  # decided over many items
+GROUP_BY = {"none", "topic", "source", "lang", "feed"}
+NEW_TERM_FIELDS = {"term", "topic", "source", "name"}
+SPIKE_TYPES = {"up", "down", "both"}
 SEVERITIES = {"info", "warning", "critical"}
 RECEIVER_TYPES = {"console", "slack", "webhook"}
 KEYS = {"story", "item"}
@@ -38,8 +42,31 @@ class RuleSpec:
     key: str = "story"
     receivers: tuple[str, ...] = ()
     description: str = ""
+    # frequency, spike, new_term, flatline (alerts/aggregate.py)
+    window_s: float = 3600.0
+    threshold: int = 1
+    group_by: str = "none"
+    spike_height: float = 3.0
+    spike_type: str = "up"
+    min_current: int = 3
+    min_baseline: int = 3
+    baseline_s: float = 3600.0
+    field: str = "term"
+    warmup_s: float = 3600.0
+    # digests (Alertmanager's timing): alerts of one rule and group are sent together
+    group_wait_s: float | None = None
+    group_interval_s: float = 300.0
+    repeat_interval_s: float = 4 * 3600.0
     file: str = ""
     line: int = 0
+
+    @property
+    def aggregate(self) -> bool:
+        return self.type in AGGREGATE_TYPES
+
+    @property
+    def digest(self) -> bool:
+        return self.group_wait_s is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,11 @@ def console_text(alert: Alert) -> str:
         f"  topics: {topics}",
         f"  terms:  {terms}",
     ]
-    if alert.url:
+    if alert.reason:
+        lines.append(f"  why:    {alert.reason}")
+    for e in alert.digest[:20]:
+        lines.append(f"  - {e.title} ({e.source or '-'}) {e.url}".rstrip())
+    if alert.url and not alert.digest:
         lines.append(f"  link:   {alert.url}")
     return "\n".join(lines)
 
@@ -58,7 +62,15 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
             {"type": "mrkdwn", "text": "topics: " + (", ".join(alert.topics) or "-")},
         ]},
     ]
-    if excerpt:
+    if alert.reason:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _mrkdwn_escape(alert.reason)}]})
+    if alert.digest:
+        rows = [(f"• <{e.url}|{_mrkdwn_escape(e.title)}>" if e.url else f"• {_mrkdwn_escape(e.title)}")
+                + (f" · {_mrkdwn_escape(e.source)}" if e.source else "") for e in alert.digest[:15]]
+        if len(alert.digest) > 15:
+            rows.append(f"… and {len(alert.digest) - 15} more")
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(rows)[:2900]}})
+    elif excerpt:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": excerpt}})
     terms = sorted({m.term for m in alert.matches})
     if terms:

@@ -36,6 +36,7 @@ from streams.app import (
     dedupe_state,
     dlq_topic,
     raw_topic,
+    rule_events_topic,
     settings,
     stories_topic,
 )
@@ -140,22 +141,6 @@ async def _dead_letter(stage: str, event: Any, reason: str) -> Any:
     msg = event.message
     return await dlq_topic.send(key=msg.key if isinstance(msg.key, bytes) else None,
                                 value=encode(_letter(stage, event, reason)))
-
-
-async def _guarded(stage: str, event: Any, handler: Callable[[Any], Awaitable[None]]) -> None:
-    """Run one event's handler; whatever it raises sends the event to the DLQ with the reason."""
-    try:
-        await handler(event)
-    except RecordError as exc:
-        await (await _dead_letter(stage, event, str(exc)))
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - an escaping exception would lose the message
-        log.exception("stage_failed", stage=stage)
-        try:
-            await (await _dead_letter(stage, event, f"{type(exc).__name__}: {exc}"))
-        except Exception:  # noqa: BLE001
-            log.exception("dead_letter_failed", stage=stage)
 
 
 async def confirm(stage: str, futures: list[Any]) -> None:
@@ -263,6 +248,8 @@ class _Decide:
             log.info("alert_fired", rule=alert.rule, story=alert.story, item=item.id, topics=alert.topics,
                      outlets=alert.outlets)
             futures.append(await alerts_topic.send(key=alert.id.encode(), value=encode(alert)))
+        for ev in res.rule_events:
+            futures.append(await rule_events_topic.send(key=ev.rule.encode(), value=encode(ev)))
         return futures
 
     def publish_counts(self) -> None:

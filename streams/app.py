@@ -19,6 +19,7 @@ from streams.config import Settings, load_settings
 from streams.kafka import TrackingProducer
 from streams.schema import APP_ID, TABLES, changelog_topic
 from streams.state import BatchTable
+from streams.topics import AGGREGATE_TTL_S, LEDGER_TTL_S
 
 
 class IdempotentProducer(faust_aiokafka.Producer):
@@ -135,6 +136,9 @@ deliveries_topic = app.topic(settings.topic("warwire.deliveries"), key_type=byte
                         key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
 stories_topic = app.topic(settings.topic("warwire.stories"), key_type=bytes, value_type=bytes,
                           key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
+# Items for rules over many items, digest entries and ticks, keyed by rule (alerts/agent.py).
+rule_events_topic = app.topic(settings.topic("warwire.rule-events"), key_type=bytes, value_type=bytes,
+                              key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
 dlq_topic = app.topic(settings.topic("warwire.dlq"), key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw", partitions=1)
 
@@ -150,6 +154,10 @@ def _table(name: str, help: str, kind: type = faust.Table, **options: Any) -> An
 # horizon plus a day (RocksDB TTL, and the changelog's retention set in streams/topics.py).
 dedupe_state = _table(TABLES[0], "item, url, text, candidate, story and rule-fired keys (streams.core.dedupe)",
                       BatchTable, ttl=int(settings.state_ttl_s))
-delivered = _table(TABLES[1], "alert id:receiver -> delivery state (alerts.delivery ledger states)")
+delivered = _table(TABLES[1], "alert id:receiver -> delivery state (alerts.delivery ledger states)", BatchTable,
+                   ttl=int(LEDGER_TTL_S))
+# The aggregate stage's windows, new_term values and digests (alerts/aggregator.py), kept 35 days.
+aggregates = _table(TABLES[2], "rule windows, new_term values, digests (alerts.aggregator)", BatchTable,
+                    ttl=int(AGGREGATE_TTL_S))
 # streams/topics.py creates these changelogs before faust starts; the names must agree.
-assert all(t._changelog_topic_name() == changelog_topic(app.conf.id, t.name) for t in (dedupe_state, delivered))
+assert all(t._changelog_topic_name() == changelog_topic(app.conf.id, t.name) for t in (dedupe_state, delivered, aggregates))

@@ -26,11 +26,12 @@ TOPIC_FEED_HEALTH = "warwire.feed-health"
 TOPIC_SILENCES = "warwire.silences"
 TOPIC_FEED_STATE = "warwire.feed-state"
 TOPIC_STORIES = "warwire.stories"
+TOPIC_RULE_EVENTS = "warwire.rule-events"  # items for frequency/spike/new_term/flatline rules, digests, ticks
 TOPIC_FEEDS = "warwire.feeds"  # carries no records: its partitions share out feeds among connectors
 APP_ID = "warwire"  # the faust app id: consumer group, and prefix of the table changelog topics
 # The worker's tables. warwire creates their changelog topics itself (compacted, with the source
 # topics' partition count) before faust starts, so faust never meets a changelog it cannot see yet.
-TABLES = ("dedupe", "delivered")
+TABLES = ("dedupe", "delivered", "aggregates")
 
 
 def changelog_topic(app_id: str, table: str) -> str:
@@ -162,8 +163,22 @@ class StoryUpdate(msgspec.Struct, frozen=True, kw_only=True):
     v: int = SCHEMA_VERSION
 
 
+class DigestEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One alert inside a digest."""
+
+    id: str
+    title: str
+    url: str = ""
+    source: str = ""
+    outlets: int = 1
+    topics: list[str] = msgspec.field(default_factory=list)
+    fired_at: datetime | None = None
+
+
 class Alert(msgspec.Struct, frozen=True, kw_only=True):
-    """A fired rule. `id` is stable for (rule, key), the base of every receiver's idempotency key."""
+    """A fired rule. `id` is stable for (rule, key), the base of every receiver's idempotency key.
+    A digest (a rule with group_wait) carries the alerts it groups in `digest`; an alert of a
+    rule over many items (frequency, spike, new_term, flatline) says why in `reason`."""
 
     id: str
     rule: str
@@ -180,6 +195,30 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     topics: list[str] = msgspec.field(default_factory=list)
     matches: list[Match] = msgspec.field(default_factory=list)
     summary: str = ""
+    reason: str = ""
+    digest: list[DigestEntry] = msgspec.field(default_factory=list)
+    v: int = SCHEMA_VERSION
+
+
+class RuleEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """On warwire.rule-events, keyed by rule: an item that satisfies a rule over many items
+    (kind "item", with its group values and new_term values), an alert to be put in a digest
+    (kind "digest"), or a tick (kind "tick", one per partition every few seconds) that lets
+    time-driven rules and digests act when nothing arrives."""
+
+    kind: str
+    rule: str = ""
+    at: float = 0.0
+    groups: list[str] = msgspec.field(default_factory=list)
+    values: list[str] = msgspec.field(default_factory=list)
+    item: str = ""
+    title: str = ""
+    url: str = ""
+    source: str = ""
+    story: str = ""
+    outlets: int = 1
+    topics: list[str] = msgspec.field(default_factory=list)
+    alert: Alert | None = None
     v: int = SCHEMA_VERSION
 
 

@@ -58,7 +58,7 @@ class BatchTable(faust.Table):  # type: ignore[misc]
                 continue
             wb = batches[msg.partition]
             for key, value in _batch_dec.decode(msg.value).items():
-                if value is None:
+                if not value:
                     wb.delete(key.encode())
                 else:
                     wb.put(key.encode(), value)
@@ -74,18 +74,18 @@ class StateBatch:
     def __init__(self, table: BatchTable) -> None:
         self.table = table
         self.overlay: dict[int, dict[str, bytes]] = defaultdict(dict)
-        self.pending: dict[str, bytes] = {}
+        self.pending: dict[int, dict[str, bytes]] = defaultdict(dict)
         self.sent: dict[int, list[Any]] = defaultdict(list)
 
     def stage(self, partition: int, writes: dict[str, bytes]) -> None:
         """Make `writes` visible to the rest of the batch; `send` puts them on the changelog."""
         self.overlay[partition].update(writes)
-        self.pending.update(writes)
+        self.pending[partition].update(writes)
 
     def send(self, partition: int, batch_key: bytes) -> Any:
         """Send what was staged since the last send as one changelog record; its future, or
         None when nothing was staged."""
-        writes, self.pending = self.pending, {}
+        writes = self.pending.pop(partition, None)
         if not writes:
             return None
         fut = self.table.send_changelog(partition, batch_key, encode_batch(writes))
@@ -97,7 +97,7 @@ class StateBatch:
         over = self.overlay.get(partition)
         if not over:
             return stored  # type: ignore[no-any-return]
-        return [over.get(k) or v for k, v in zip(keys, stored, strict=True)]
+        return [over[k] if k in over else v for k, v in zip(keys, stored, strict=True)]
 
     def commit(self) -> None:
         """Store the overlay in RocksDB with each partition's last changelog offset. Call only
@@ -108,7 +108,10 @@ class StateBatch:
                 continue
             wb = rocksdict.WriteBatch(raw_mode=True)
             for key, value in writes.items():
-                wb.put(key.encode(), value)
+                if value:
+                    wb.put(key.encode(), value)
+                else:
+                    wb.delete(key.encode())  # b"" stages a deletion
             offsets = [f.result().offset for f in self.sent[partition]]
             wb.put(store.offset_key, str(max(offsets)).encode())
             store._db_for_partition(partition).write(wb)

@@ -25,10 +25,16 @@ from streams.schema import (
     TOPIC_FEED_STATE,
     TOPIC_FEEDS,
     TOPIC_RAW,
+    TOPIC_RULE_EVENTS,
     TOPIC_SILENCES,
     TOPIC_STORIES,
     changelog_topic,
 )
+
+# Rules over many items remember up to 30 days (new_term's default window), and a little more.
+AGGREGATE_TTL_S = 35 * 86400.0
+# The delivery ledger: long enough for any retry or replay of an alert.
+LEDGER_TTL_S = 8 * 86400.0
 
 
 class BrokerUnavailable(RuntimeError):
@@ -46,7 +52,8 @@ COMPACTED = (TOPIC_SILENCES, TOPIC_FEED_STATE, TOPIC_STORIES)
 def pipeline_topics(settings: Settings) -> dict[str, int]:
     p = settings.partitions
     counts = {TOPIC_RAW: p, TOPIC_ANALYZED: p, TOPIC_ALERTS: p, TOPIC_DELIVERIES: p, TOPIC_DLQ: 1,
-              TOPIC_FEED_HEALTH: 1, TOPIC_SILENCES: 1, TOPIC_FEED_STATE: 1, TOPIC_STORIES: p, TOPIC_FEEDS: p}
+              TOPIC_FEED_HEALTH: 1, TOPIC_SILENCES: 1, TOPIC_FEED_STATE: 1, TOPIC_STORIES: p, TOPIC_FEEDS: p,
+              TOPIC_RULE_EVENTS: p}
     return {settings.topic(t): n for t, n in counts.items()}
 
 
@@ -56,6 +63,10 @@ def topic_config(settings: Settings, topic: str) -> dict[str, str]:
     topics are compacted."""
     if topic == changelog_topic(settings.topic(APP_ID), TABLES[0]):
         return {"cleanup.policy": "delete", "retention.ms": str(int(settings.state_ttl_s * 1000))}
+    if topic == changelog_topic(settings.topic(APP_ID), TABLES[1]):
+        return {"cleanup.policy": "compact,delete", "retention.ms": str(int(LEDGER_TTL_S * 1000))}
+    if topic == changelog_topic(settings.topic(APP_ID), TABLES[2]):
+        return {"cleanup.policy": "delete", "retention.ms": str(int(AGGREGATE_TTL_S * 1000))}
     if topic in changelog_topics(settings) or topic in {settings.topic(c) for c in COMPACTED}:
         return {"cleanup.policy": "compact"}
     return {}

@@ -18,7 +18,7 @@ def main(loglevel: str = "info") -> None:
     asyncio.run(ensure_topics(settings))
     import faust
 
-    from alerts import agent  # noqa: F401 - registers the delivery agents
+    from alerts import agent, aggregate_agent  # noqa: F401 - registers the delivery and aggregate agents
     from streams import agents  # noqa: F401 - registers the agents on the app
     from streams.app import app
 

@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from alerts.aggregate import names
 from alerts.engine import RuleSet, evaluate, inhibited_by, make_alert, should_notify, throttle_key
+from alerts.model import RuleSpec
 from alerts.silences import Silence, silenced_by
 from streams.core import dedupe
 from streams.core.tagging import Taxonomy, tag
@@ -24,6 +26,7 @@ from streams.schema import (
     AnalyzedItem,
     NewsItem,
     RecordError,
+    RuleEvent,
     StoryUpdate,
     TaggedItem,
     batch_records,
@@ -52,6 +55,7 @@ class StepResult:
     suppressed: list[tuple[str, str]]  # (rule, reason)
     writes: dict[str, bytes]  # every state change of this item, stored together
     story_update: StoryUpdate | None = None
+    rule_events: list[RuleEvent] = field(default_factory=list)  # for rules over many items
 
 
 def analyze(item: NewsItem, taxonomy: Taxonomy) -> AnalyzedItem:
@@ -99,6 +103,7 @@ def decide(
     )
     alerts: list[Alert] = []
     suppressed: list[tuple[str, str]] = []
+    rule_events: list[RuleEvent] = []
     if rules is not None:
         fired: dict[str, Fired | None] = {}
 
@@ -113,6 +118,10 @@ def decide(
             return None if f is None or (decision.replay and f.item == item.id) else f.at
 
         for firing in evaluate(rules, tagged):
+            if firing.rule.spec.aggregate:
+                if not decision.replay:
+                    rule_events.append(rule_event(firing.rule.spec, tagged, now))
+                continue
             tk = throttle_key(firing)
             if inhibited_by(firing, rules, tagged.story, last_fired, now):
                 suppressed.append((firing.rule.name, "inhibited"))
@@ -135,7 +144,21 @@ def decide(
             story=decision.story, first_item=story.first, latest_item=item.id, title=item.title[:300],
             lang=fp.lang, started=datetime.fromtimestamp(story.started, UTC), updated=datetime.fromtimestamp(now, UTC),
             items=story.items, outlets=story.outlets, sources=list(story.sources), topics=tagged.topics)
-    return StepResult(tagged, alerts, suppressed, writes, update)
+    return StepResult(tagged, alerts, suppressed, writes, update, rule_events)
+
+
+def rule_event(spec: RuleSpec, tagged: TaggedItem, now: float) -> RuleEvent:
+    """What a rule over many items needs to know of one item that satisfies it."""
+    item = tagged.item
+    groups = {"none": ["*"], "topic": tagged.topics or ["-"], "source": [item.source or "-"],
+              "lang": [item.lang or "und"], "feed": [item.feed or "-"]}[spec.group_by]
+    values: list[str] = []
+    if spec.type == "new_term":
+        values = {"term": sorted({m.term for m in tagged.matches}), "topic": list(tagged.topics),
+                  "source": [item.source] if item.source else [], "name": names(item.title)}[spec.field]
+    return RuleEvent(kind="item", rule=spec.name, at=now, groups=groups, values=values, item=item.id,
+                     title=item.title[:300], url=item.url, source=item.source, story=tagged.story,
+                     outlets=tagged.outlets, topics=list(tagged.topics))
 
 
 @dataclass

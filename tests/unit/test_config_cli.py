@@ -74,7 +74,7 @@ def test_bad_jsonl_lines_are_reported_and_the_rest_processed() -> None:
 
 def test_rules_lint_exit_codes() -> None:
     ok = warwire("rules", "lint", "rules")
-    assert ok.returncode == 0 and ok.stdout.startswith("ok: 2 rule(s)")
+    assert ok.returncode == 0 and ok.stdout.startswith("ok: 3 rule(s)")
     bad = warwire("rules", "lint", "tests/data/rules/three-mistakes.yaml")
     assert bad.returncode == 1
     assert bad.stderr.count("three-mistakes.yaml:") == 3 and "3 error(s)" in bad.stderr

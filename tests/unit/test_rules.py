@@ -28,7 +28,13 @@ def tagged(topics: list[str], outlets: int = 1, dup: str | None = None, lang: st
 
 def test_shipped_rules_load() -> None:
     spec = load_rules([ROOT / "rules"], TOPICS)
-    assert {r.name for r in spec.rules} == {"tracked-topics", "wide-coverage"}
+    assert {r.name for r in spec.rules} == {"tracked-topics", "wide-coverage", "energy-strike-wave"}
+
+
+def test_example_rule_files_load() -> None:
+    spec = load_rules([ROOT / "rules" / "examples"], TOPICS)
+    assert {r.type for r in spec.rules} == {"spike", "new_term", "flatline", "match"}
+    assert next(r for r in spec.rules if r.name == "nato-digest").digest
 
 
 def test_three_mistakes_are_all_reported_with_their_lines() -> None:
@@ -45,7 +51,15 @@ def test_three_mistakes_are_all_reported_with_their_lines() -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("rules:\n  - name: a\n    type: match\n    topics: [air-defense]\n", ":4: rules[0].topics[0]: unknown topic 'air-defense'"),
-    ("rules:\n  - name: a\n    type: flood\n", ":3: rules[0].type: 'flood' is not one of coverage, match"),
+    ("rules:\n  - name: a\n    type: flood\n",
+     ":3: rules[0].type: 'flood' is not one of coverage, flatline, frequency, match, new_term, spike"),
+    ("rules:\n  - name: a\n    type: frequency\n    window: 1h\n", ":3: rules[0].type: a frequency rule needs threshold"),
+    ("rules:\n  - name: a\n    type: match\n    spike_height: 3\n",
+     ":4: rules[0].spike_height: 'spike_height' applies to spike rules, not match"),
+    ("rules:\n  - name: a\n    type: new_term\n    field: word\n",
+     ":4: rules[0].field: 'word' is not one of name, source, term, topic"),
+    ("rules:\n  - name: a\n    type: match\n    group_interval: 5m\n",
+     ":4: rules[0].group_interval: digest timing needs group_wait"),
     ("rules:\n  - name: a\n    type: match\n  - name: a\n    type: match\n", ":4: rules: rule name 'a' is already used"),
     ("rules:\n  - name: a\n    type: match\n    type: coverage\n", ":4: duplicate key 'type'"),
     ("rules:\n  - name: a\n    type: coverage\n", ":3: rules[0].type: a coverage rule needs min_outlets"),
@@ -61,7 +75,8 @@ def test_bad_rule_files(tmp_path: Path, text: str, message: str) -> None:
 def test_match_rule_on_any_topic_and_coverage_rule_on_outlets(tmp_path: Path) -> None:
     spec = load_rules([ROOT / "rules"], TOPICS)
     rules = compile_rules(spec)
-    assert [f.rule.name for f in evaluate(rules, tagged(["energy-infrastructure"]))] == ["tracked-topics"]
+    assert [f.rule.name for f in evaluate(rules, tagged(["air-defence"]))] == ["tracked-topics"]
+    assert [f.rule.name for f in evaluate(rules, tagged(["energy-infrastructure"]))] == ["tracked-topics", "energy-strike-wave"]
     assert evaluate(rules, tagged([])) == []
     fired = evaluate(rules, tagged([], outlets=3, dup="i0"))
     assert [(f.rule.name, f.key) for f in fired] == [("wide-coverage", "s-1")]
@@ -95,8 +110,8 @@ def test_published_json_schema_accepts_the_shipped_rules_and_rejects_a_typo() ->
     schema = json.loads((ROOT / "docs" / "rules.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
-    shipped = YAML(typ="safe").load((ROOT / "rules" / "alerts.yaml").read_text())
-    assert list(validator.iter_errors(shipped)) == []
+    for path in (ROOT / "rules" / "alerts.yaml", ROOT / "rules" / "examples" / "many-items.yaml"):
+        assert list(validator.iter_errors(YAML(typ="safe").load(path.read_text()))) == [], path
     typo = YAML(typ="safe").load((ROOT / "tests" / "data" / "rules" / "three-mistakes.yaml").read_text())
     messages = sorted(e.message for e in validator.iter_errors(typo))
     assert any("'keywrds' was unexpected" in m for m in messages), messages

@@ -1,0 +1,175 @@
+"""Rules over many items (frequency, spike, new_term, flatline) and digests, as pure functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alerts import aggregate as agg
+from alerts import aggregator
+from alerts.loader import load_rules
+from alerts.model import RuleSpec
+from streams.core.pipeline import rule_event
+from streams.schema import Alert, Match, NewsItem, RuleEvent, TaggedItem
+
+T0 = 1_700_000_000.0
+TOPICS = frozenset({"air-defence", "energy-infrastructure", "nato-accession"})
+
+
+class Store:
+    """A dict standing in for the aggregates table: what the aggregate agent does per event."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def get_many(self, keys):  # type: ignore[no-untyped-def]
+        return [self.data.get(k) for k in keys]
+
+    def apply(self, res: aggregator.AggResult) -> aggregator.AggResult:
+        for k, v in res.writes.items():
+            if v:
+                self.data[k] = v
+            else:
+                self.data.pop(k, None)
+        return res
+
+
+def spec(tmp_path: Path, text: str) -> RuleSpec:
+    p = tmp_path / "r.yaml"
+    p.write_text("rules:\n  - name: r\n" + text)
+    return load_rules([p], TOPICS).rules[0]
+
+
+def event(at: float, item: str = "i", source: str = "kyiv-independent", values: list[str] | None = None,
+          groups: list[str] | None = None) -> RuleEvent:
+    return RuleEvent(kind="item", rule="r", at=at, groups=groups or ["*"], values=values or [], item=item,
+                     title=f"title {item}", url=f"https://x.example/{item}", source=source)
+
+
+def feed(store: Store, s: RuleSpec, events: list[RuleEvent]) -> list[Alert]:
+    out: list[Alert] = []
+    for ev in events:
+        out += store.apply(aggregator.on_item(s, ("console",), ev, store.get_many, ev.at)).alerts
+    return out
+
+
+def test_frequency_fires_at_the_threshold_within_the_window_then_respects_realert(tmp_path: Path) -> None:
+    s = spec(tmp_path, "    type: frequency\n    window: 1h\n    threshold: 3\n    realert: 2h\n")
+    st = Store()
+    assert feed(st, s, [event(T0, "a"), event(T0 + 600, "b")]) == []
+    fired = feed(st, s, [event(T0 + 1200, "c")])
+    assert len(fired) == 1 and fired[0].reason == "3 items within 1h (threshold 3)"
+    assert fired[0].summary.splitlines() == ["• title c (kyiv-independent)", "• title b (kyiv-independent)",
+                                             "• title a (kyiv-independent)"]
+    assert feed(st, s, [event(T0 + 1800, "d")]) == []  # within realert
+    assert feed(st, s, [event(T0 + 4 * 3600 + n, f"e{n}") for n in range(3)]) != []  # a new burst, after realert
+
+
+def test_frequency_forgets_items_older_than_the_window(tmp_path: Path) -> None:
+    s = spec(tmp_path, "    type: frequency\n    window: 10m\n    threshold: 2\n")
+    st = Store()
+    assert feed(st, s, [event(T0, "a"), event(T0 + 3600, "b")]) == []
+
+
+def test_frequency_counts_per_group(tmp_path: Path) -> None:
+    s = spec(tmp_path, "    type: frequency\n    window: 1h\n    threshold: 2\n    group_by: source\n")
+    st = Store()
+    fired = feed(st, s, [event(T0, "a", groups=["welt"]), event(T0 + 1, "b", groups=["ap"]),
+                         event(T0 + 2, "c", groups=["welt"])])
+    assert [a.key for a in fired] == ["welt"]
+
+
+def test_spike_needs_a_full_baseline_and_fires_on_a_rise(tmp_path: Path) -> None:
+    s = spec(tmp_path, "    type: spike\n    window: 1h\n    baseline: 3h\n    spike_height: 3\n"
+                       "    min_current: 5\n    min_baseline: 3\n")
+    st = Store()
+    steady = [event(T0 + n * 1800, f"s{n}") for n in range(9)]  # one item per 30 min for 4 h
+    assert feed(st, s, steady) == []
+    burst = [event(T0 + 4 * 3600 + 60 * n, f"b{n}") for n in range(7)]  # 7 within the next hour
+    fired = feed(st, s, burst)
+    assert len(fired) == 1 and "against a baseline of" in fired[0].reason
+
+
+def test_spike_down_fires_on_a_tick_when_items_stop(tmp_path: Path) -> None:
+    s = spec(tmp_path, "    type: spike\n    spike_type: down\n    window: 1h\n    spike_height: 3\n"
+                       "    min_current: 3\n    min_baseline: 3\n")
+    st = Store()
+    feed(st, s, [event(T0 + n * 600, f"s{n}") for n in range(12)])  # 6 per hour for 2 h, then nothing
+    tick = lambda now: st.apply(aggregator.on_tick([s], lambda _: ("console",), st.get_many, now))  # noqa: E731
+    assert tick(T0 + 2 * 3600).alerts == []  # the last hour is as busy as the one before
+    assert len(tick(T0 + 2 * 3600 + 45 * 60).alerts) == 1  # one item in the last hour against six
+
+
+def test_new_term_alerts_for_a_value_not_seen_within_the_window_after_warmup(tmp_path: Path) -> None:
+    s = spec(tmp_path, "    type: new_term\n    field: term\n    window: 30d\n    warmup: 1h\n")
+    st = Store()
+    assert feed(st, s, [event(T0, "a", values=["NASAMS"])]) == []  # warm-up: learning what is usual
+    assert feed(st, s, [event(T0 + 7200, "b", values=["NASAMS"])]) == []  # seen an hour ago
+    fired = feed(st, s, [event(T0 + 7300, "c", values=["NASAMS", "IRIS-T SLM"])])
+    assert [a.reason for a in fired] == ["new term: IRIS-T SLM (not seen within 30d)"]
+    assert feed(st, s, [event(T0 + 40 * 86400, "d", values=["NASAMS"])]) != []  # gone for over 30 days
+
+
+def test_flatline_fires_when_a_source_goes_silent_once_watched_for_a_window(tmp_path: Path) -> None:
+    s = spec(tmp_path, "    type: flatline\n    window: 2h\n    threshold: 1\n    group_by: source\n    realert: 6h\n")
+    st = Store()
+    feed(st, s, [event(T0, "a", groups=["welt"]), event(T0 + 3000, "b", groups=["ap"])])
+    tick = lambda now: st.apply(aggregator.on_tick([s], lambda _: ("console",), st.get_many, now))  # noqa: E731
+    assert tick(T0 + 3600).alerts == []
+    feed(st, s, [event(T0 + 7000, "c", groups=["ap"])])
+    late = tick(T0 + 2 * 3600 + 600)
+    assert [a.key for a in late.alerts] == ["welt"]  # ap published within the last 2 h, welt did not
+    assert tick(T0 + 3 * 3600).alerts == []  # realert
+
+
+def test_flatline_of_a_rule_with_no_items_at_all(tmp_path: Path) -> None:
+    s = spec(tmp_path, "    type: flatline\n    topics: [nato-accession]\n    window: 1h\n")
+    st = Store()
+    tick = lambda now: st.apply(aggregator.on_tick([s], lambda _: ("console",), st.get_many, now))  # noqa: E731
+    assert tick(T0).alerts == []  # starts watching
+    assert [a.key for a in tick(T0 + 3601).alerts] == ["*"]
+
+
+def test_digest_waits_group_wait_then_sends_every_group_interval(tmp_path: Path) -> None:
+    s = spec(tmp_path, "    type: match\n    group_wait: 30s\n    group_interval: 5m\n    repeat_interval: 1h\n")
+    st = Store()
+
+    def alert(n: int) -> Alert:
+        return Alert(id=f"a{n}", rule="r", severity="warning", key="s", fired_at=aggregator.datetime.now(aggregator.UTC),
+                     receivers=["console"], title=f"story {n}", url=f"https://x.example/{n}")
+
+    def tick(now: float) -> list[Alert]:
+        return st.apply(aggregator.on_tick([s], lambda _: ("console",), st.get_many, now)).notifications
+
+    st.apply(aggregator.on_digest(s, alert(1), st.get_many, T0))
+    assert tick(T0 + 10) == []
+    st.apply(aggregator.on_digest(s, alert(2), st.get_many, T0 + 20))
+    first = tick(T0 + 31)
+    assert [[e.id for e in n.digest] for n in first] == [["a1", "a2"]] and first[0].title == "2 alerts of r"
+    st.apply(aggregator.on_digest(s, alert(3), st.get_many, T0 + 60))
+    assert tick(T0 + 120) == []  # group_interval not over
+    assert [[e.id for e in n.digest] for n in tick(T0 + 31 + 300)] == [["a3"]]
+    assert tick(T0 + 3 * 3600) == []  # quiet: the group is forgotten
+    st.apply(aggregator.on_digest(s, alert(4), st.get_many, T0 + 4 * 3600))
+    assert tick(T0 + 4 * 3600 + 5) == []  # a new group waits group_wait again
+
+
+def test_stage_two_gives_aggregate_rules_a_rule_event_with_groups_and_values(tmp_path: Path) -> None:
+    s = spec(tmp_path, "    type: new_term\n    field: term\n")
+    t = TaggedItem(item=NewsItem(id="i", title="Spain sends Hawk launchers", source="agency", lang="en"),
+                   story="s-1", topics=["air-defence"],
+                   matches=[Match(topic="air-defence", term="Hawk", field="title", start=12, end=16)])
+    ev = rule_event(s, t, T0)
+    assert (ev.rule, ev.values, ev.groups, ev.source) == ("r", ["Hawk"], ["*"], "agency")
+    names = spec(tmp_path, "    type: new_term\n    field: name\n")
+    assert rule_event(names, t, T0).values == ["Hawk"]
+
+
+@pytest.mark.parametrize(("title", "expected"), [
+    ("Spain sends Hawk launchers to Ukraine", ["Hawk", "Ukraine"]),
+    ("Столтенберг прибув до Києва", ["Києва"]),
+    ("IRIS-T SLM arrives in Odesa", ["Odesa", "SLM"]),
+])
+def test_names_are_capitalised_words_and_acronyms_but_the_first_word(title: str, expected: list[str]) -> None:
+    assert agg.names(title) == expected
