@@ -124,6 +124,7 @@ def _backtest(args: argparse.Namespace, topics: frozenset[str]) -> int:
 
     from tqdm import tqdm
 
+    from alerts.aggregator import Offline
     from alerts.engine import compile_rules
     from alerts.loader import load_rules
     from streams.core.pipeline import MemoryState
@@ -137,9 +138,11 @@ def _backtest(args: argparse.Namespace, topics: frozenset[str]) -> int:
     tax = compile_taxonomy(load_taxonomy(args.taxonomy or settings.taxonomy))
     total = sum(1 for _ in open(args.items, "rb")) if args.items != "-" else None  # noqa: SIM115
     state = MemoryState()
+    offline = Offline(rules.rules)
     fired: Counter[str] = Counter()
     throttled: Counter[str] = Counter()
     bad = 0
+    last = 0.0
     bar = tqdm(_read_items(args.items), total=total, unit="item", file=sys.stderr,
                disable=None if total and total >= 1000 else True)
     for _, item in bar:
@@ -150,23 +153,36 @@ def _backtest(args: argparse.Namespace, topics: frozenset[str]) -> int:
         res = state.run(item, tax, rules, now, settings.horizon_s)  # type: ignore[arg-type]
         for rule, _reason in res.suppressed:
             throttled[rule] += 1
-        for alert in res.alerts:
-            fired[alert.rule] += 1
-            terms = ", ".join(sorted({m.term for m in alert.matches})) or "-"
-            if args.json:
-                print(orjson.dumps({"at": alert.fired_at.isoformat(), "rule": alert.rule, "severity": alert.severity,
-                                    "item": item.id, "story": alert.story, "outlets": alert.outlets,  # type: ignore[attr-defined]
-                                    "topics": alert.topics, "terms": sorted({m.term for m in alert.matches}),
-                                    "title": alert.title}).decode())
-            else:
-                print(f"{alert.fired_at:%Y-%m-%d %H:%M:%S}Z  {alert.rule} [{alert.severity}]  {alert.title}\n"
-                      f"    why: topics {', '.join(alert.topics) or '-'}; terms {terms}; "
-                      f"{alert.outlets} outlet(s); story {alert.story}")
+        shown, digests = offline.step(res.rule_events, res.alerts, now)
+        last = max(last, now)
+        _print_alerts(args, item, shown + digests, fired)  # type: ignore[arg-type]
+    if last:  # let digests that are still waiting go out, as the worker's ticks would
+        wait = max((r.spec.group_wait_s or 0.0) for r in rules.rules)
+        _print_alerts(args, None, offline.tick(last + wait + 1)[1], fired)
     print("\nsummary:" if not args.json else "summary:", file=sys.stderr if args.json else sys.stdout)
     for r in rules.rules:
         print(f"  {r.name}: {fired[r.name]} alert(s), {throttled[r.name]} throttled",
               file=sys.stderr if args.json else sys.stdout)
     return 1 if bad else 0
+
+
+def _print_alerts(args: argparse.Namespace, item, alerts: list, fired) -> None:  # type: ignore[no-untyped-def]
+    for alert in alerts:
+        fired[alert.rule] += 1
+        terms = ", ".join(sorted({m.term for m in alert.matches})) or "-"
+        if args.json:
+            print(orjson.dumps({"at": alert.fired_at.isoformat(), "rule": alert.rule, "severity": alert.severity,
+                                "item": item.id if item else None, "story": alert.story, "outlets": alert.outlets,
+                                "topics": alert.topics, "terms": sorted({m.term for m in alert.matches}),
+                                "title": alert.title, "reason": alert.reason,
+                                "digest": [e.title for e in alert.digest]}).decode())
+        else:
+            why = alert.reason or (f"topics {', '.join(alert.topics) or '-'}; terms {terms}; "
+                                   f"{alert.outlets} outlet(s); story {alert.story}")
+            print(f"{alert.fired_at:%Y-%m-%d %H:%M:%S}Z  {alert.rule} [{alert.severity}]  {alert.title}\n"
+                  f"    why: {why}")
+        for e in alert.digest:
+            print(f"      - {e.title} ({e.source or '-'})")
 
 
 def _report(exc: SpecError) -> int:
