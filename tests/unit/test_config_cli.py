@@ -95,3 +95,19 @@ def test_rules_backtest_says_which_alerts_fire_when_and_why() -> None:
     js = warwire("rules", "test", "rules", "--items", "-", "--json", stdin="\n".join(lines) + "\n")
     rows = [json.loads(x) for x in js.stdout.splitlines()]
     assert [(r["rule"], r["item"], r["at"]) for r in rows] == [("tracked-topics", "1", "2023-09-28T10:00:00+00:00")]
+
+
+def test_rules_backtest_runs_rules_over_many_items_and_digests(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "r.yaml").write_text(
+        "rules:\n"
+        "  - {name: wave, type: frequency, topics: [energy-infrastructure], window: 1h, threshold: 3}\n"
+        "  - {name: air, type: match, topics: [air-defence], group_wait: 5m, group_interval: 1h}\n")
+    lines = [json.dumps({"id": f"e{i}", "title": f"Substation hit in city {i}, {i * 100 + 7} homes without power",
+                         "lang": "en", "published": f"2023-09-28T10:{i * 10:02d}:00Z"}) for i in range(3)]
+    lines += [json.dumps({"id": f"a{i}", "title": f"Air defence downs {i + 20} drones over region {i}", "lang": "en",
+                          "published": f"2023-09-28T11:0{i}:00Z"}) for i in range(2)]
+    res = warwire("rules", "test", str(tmp_path), "--items", "-", stdin="\n".join(lines) + "\n")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout.splitlines()
+    assert "    why: 3 items within 1h (threshold 3)" in out
+    assert "2 alerts of air" in res.stdout and "  wave: 1 alert(s), 0 throttled" in out and "  air: 1 alert(s), 0 throttled" in out
