@@ -118,10 +118,57 @@ def duplicates(split: str, show: bool) -> tuple[PR, PR, Counter[str]]:
     return alone, stream, missed
 
 
+def compare_methods() -> list[dict]:  # type: ignore[type-arg]
+    """Each pair judged alone by three near-duplicate measures on the same words (stemmed content
+    words of title and summary, same language required): SimHash (64-bit, as warwire used before),
+    Jaccard similarity (what MinHash/LSH estimates), and containment plus the number check (what
+    warwire uses). For each, the threshold with the best F1 on all pairs."""
+    import numpy as np
+    import xxhash
+
+    from streams.core import dedupe
+
+    pairs = load_jsonl(EVAL / "duplicates.jsonl")
+    rows = []
+    for p in pairs:
+        a, b = dedupe.fingerprint(_item(p["a"])), dedupe.fingerprint(_item(p["b"]))
+        same = a.lang == b.lang
+
+        def simhash(words: list[int]) -> int:
+            if not words:
+                return 0
+            hs = np.array([xxhash.xxh64_intdigest(str(w).encode()) for w in words], dtype=np.uint64)
+            bits = np.unpackbits(hs.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+            return int.from_bytes(np.packbits(bits.sum(axis=0) * 2 > len(words), bitorder="little").tobytes(), "little")
+
+        sa, sb = set(a.sketch), set(b.sketch)
+        rows.append({"dup": p["duplicate"], "same": same,
+                     "hamming": (simhash(a.sketch) ^ simhash(b.sketch)).bit_count(),
+                     "jaccard": len(sa & sb) / len(sa | sb) if sa | sb else 0.0,
+                     "containment": dedupe.containment(a, b) if dedupe.numbers_agree(a.numbers, b.numbers) else 0.0})
+    out = []
+    for name, key, thresholds, above in (("SimHash (hamming <=)", "hamming", range(0, 33), False),
+                                         ("Jaccard / MinHash (>=)", "jaccard", [x / 100 for x in range(20, 96, 5)], True),
+                                         ("containment + numbers (>=)", "containment", [x / 100 for x in range(20, 96, 5)], True)):
+        best = None
+        for th in thresholds:
+            pr = PR()
+            for r in rows:
+                pr.add(r["same"] and (r[key] >= th if above else r[key] <= th), r["dup"])
+            f1 = 2 * pr.precision * pr.recall / (pr.precision + pr.recall) if pr.tp else 0.0
+            if best is None or f1 > best[0]:
+                best = (f1, th, pr)
+        assert best is not None
+        out.append({"method": name, "threshold": best[1], "precision": round(best[2].precision, 3),
+                    "recall": round(best[2].recall, 3), "f1": round(best[0], 3)})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", choices=["all", "dev", "test", "challenge"], default="all")
     ap.add_argument("--show-errors", action="store_true")
+    ap.add_argument("--compare", action="store_true", help="also compare SimHash, Jaccard (MinHash) and containment")
     args = ap.parse_args()
     result: dict[str, object] = {}
     for split in (["dev", "test", "challenge", "all"] if args.split == "all" else [args.split]):
@@ -140,6 +187,12 @@ def main() -> None:
         result[split] = {**{t: {"precision": round(s.precision, 3), "recall": round(s.recall, 3)} for t, s in tags.items()},
                          "duplicates": {"precision": round(alone.precision, 3), "recall": round(alone.recall, 3)},
                          "duplicates_stream": {"precision": round(stream.precision, 3), "recall": round(stream.recall, 3)}}
+    if args.compare:
+        print("== near-duplicate measures, each pair alone, best threshold by F1")
+        result["methods"] = compare_methods()
+        for m in result["methods"]:  # type: ignore[attr-defined]
+            print(f"{m['method']:<28} threshold {m['threshold']:<5} P={m['precision']:.3f} R={m['recall']:.3f} "
+                  f"F1={m['f1']:.3f}")
     print(json.dumps(result))
 
 
