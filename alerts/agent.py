@@ -1,9 +1,9 @@
 """Delivery agents: thin shells around alerts.delivery.
 
   warwire.alerts ──deliver──▶ warwire.deliveries ──┬─ lane agent for receiver A ──▶ A
-   (one task per alert and receiver;                ├─ lane agent for receiver B ──▶ B
-    a digest rule's alerts go to the                └─ console lane: the console, and any receiver
-    aggregate stage instead)                           without a lane of its own
+   (one task per alert and HTTP receiver;           ├─ lane agent for receiver B ──▶ B
+    the console is printed at once; a digest        └─ console lane: any receiver without a lane
+    rule's alerts go to the aggregate stage)           of its own (added by a later reload)
 
 Every lane agent reads every task and acts only on its own receiver's. faust gives each agent
 its own buffer and commits an offset only when all of them are done with it, so a slow or dead
@@ -63,9 +63,19 @@ async def _fan_out(event: Any) -> list[Any]:
 
 
 async def _tasks(alert: Alert, now: float) -> list[Any]:
-    return [await deliveries_topic.send(key=alert.id.encode(),
-                                        value=encode(DeliveryTask(alert=alert, receiver=r, attempt=1, not_before=now)))
-            for r in alert.receivers]
+    """A delivery task per HTTP receiver; the console is printed here and now (it has no side
+    effect to protect and cannot fail, so it needs neither a lane nor a ledger)."""
+    futures = []
+    for r in alert.receivers:
+        rec = config.receivers.get(r)
+        if rec is not None and rec.type == "console":
+            await delivery.send(_http(), rec, alert)
+            metrics.deliveries.labels(r, "ok").inc()
+            metrics.delivery_latency.labels(r).observe(max(0.0, now - alert.fired_at.timestamp()))
+            continue
+        futures.append(await deliveries_topic.send(
+            key=alert.id.encode(), value=encode(DeliveryTask(alert=alert, receiver=r, attempt=1, not_before=now))))
+    return futures
 
 
 @app.agent(alerts_topic, concurrency=1)

@@ -63,7 +63,12 @@ class _Aggregate:
             if ev.kind == "digest" and ev.alert is not None:
                 res = aggregator.on_digest(rule.spec, ev.alert, get, now)
             elif rule.spec.aggregate:
-                res = aggregator.on_item(rule.spec, rule.receivers, ev, get, now)
+                res = aggregator.AggResult()
+                for it in ev.items:  # each sees the state the ones before it left
+                    one = aggregator.on_item(rule.spec, rule.receivers, it, get, now)
+                    self.state.stage(partition, one.writes)
+                    res.alerts += one.alerts
+                    res.suppressed += one.suppressed
             else:
                 return []
         self.state.stage(partition, res.writes)

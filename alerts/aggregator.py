@@ -25,7 +25,7 @@ import msgspec
 
 from alerts import aggregate as agg
 from alerts.model import RuleSpec
-from streams.schema import Alert, DigestEntry, RuleEvent
+from streams.schema import Alert, DigestEntry, RuleItem
 
 GetMany = Callable[[Sequence[str]], Sequence[bytes | None]]
 MAX_GROUPS = 1000
@@ -82,7 +82,7 @@ class _State:
         return w if isinstance(w, agg.Window) else None
 
 
-def on_item(spec: RuleSpec, receivers: tuple[str, ...], ev: RuleEvent, get_many: GetMany, now: float) -> AggResult:
+def on_item(spec: RuleSpec, receivers: tuple[str, ...], ev: RuleItem, get_many: GetMany, now: float) -> AggResult:
     """An item that satisfies a frequency, spike, new_term or flatline rule."""
     res = AggResult()
     st = _State(get_many, res)
@@ -199,7 +199,7 @@ def _digest_alert(spec: RuleSpec, receivers: tuple[str, ...], group: str, ds: Di
 
 
 def _alert(spec: RuleSpec, receivers: tuple[str, ...], group: str, now: float, reason: str,
-           examples: Sequence[agg.Example], ev: RuleEvent | None) -> Alert:
+           examples: Sequence[agg.Example], ev: RuleItem | None) -> Alert:
     head = f"{spec.name}" + (f" ({group})" if group not in ("*", "") else "")
     latest = examples[0] if examples else None
     summary = "\n".join(f"• {e.title} ({e.source})" for e in examples)
@@ -229,7 +229,7 @@ class Offline:
                 self.data.pop(k, None)
         return res
 
-    def step(self, events: Sequence[RuleEvent], alerts: Sequence[Alert], now: float) -> tuple[list[Alert], list[Alert]]:
+    def step(self, events: Sequence[RuleItem], alerts: Sequence[Alert], now: float) -> tuple[list[Alert], list[Alert]]:
         """Rule events and alerts of one item, then a tick: (alerts to print, digests to print);
         alerts of digest rules are held for their digest."""
         out: list[Alert] = []

@@ -147,9 +147,10 @@ def compare_methods() -> list[dict]:  # type: ignore[type-arg]
                      "jaccard": len(sa & sb) / len(sa | sb) if sa | sb else 0.0,
                      "containment": dedupe.containment(a, b) if dedupe.numbers_agree(a.numbers, b.numbers) else 0.0})
     out = []
+    fractions = [x / 100 for x in range(20, 96, 5)]
     for name, key, thresholds, above in (("SimHash (hamming <=)", "hamming", range(0, 33), False),
-                                         ("Jaccard / MinHash (>=)", "jaccard", [x / 100 for x in range(20, 96, 5)], True),
-                                         ("containment + numbers (>=)", "containment", [x / 100 for x in range(20, 96, 5)], True)):
+                                         ("Jaccard / MinHash (>=)", "jaccard", fractions, True),
+                                         ("containment + numbers (>=)", "containment", fractions, True)):
         best = None
         for th in thresholds:
             pr = PR()

@@ -1,5 +1,6 @@
 """A local webhook receiver for the benchmarks and the fault suite: records when each alert
-arrived (by the alerted item's URL) and how many times, and can answer with chosen statuses."""
+arrived (by the alerted item's URL), how often each alert and each Idempotency-Key arrived, and
+can answer with chosen statuses or go down (connection refused) and come back on the same port."""
 
 from __future__ import annotations
 
@@ -12,24 +13,34 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from benchmarks.harness import free_port
 
+Answer = Callable[[], tuple[int, dict[str, str]]]
+
 
 class Receiver:
-    def __init__(self, answer: Callable[[], tuple[int, dict[str, str]]] | None = None) -> None:
+    def __init__(self, answer: Answer | None = None) -> None:
         self.arrivals: dict[str, float] = {}
         self.counts: Counter[str] = Counter()
         self.keys: Counter[str] = Counter()
-        self.answer = answer or (lambda: (200, {}))
+        self.requests = 0
+        self.answer: Answer = answer or (lambda: (200, {}))
         self.last = time.monotonic()
         self.lock = threading.Lock()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.server: ThreadingHTTPServer | None = None
+        self.up()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
         rx = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status, headers = rx.answer()
-                if 200 <= status < 300:
-                    url = json.loads(body).get("alert", {}).get("url", "")
-                    with rx.lock:
+                with rx.lock:
+                    rx.requests += 1
+                    if 200 <= status < 300:
+                        url = json.loads(body).get("alert", {}).get("url", "")
                         rx.arrivals.setdefault(url, time.time())
                         rx.counts[url] += 1
                         rx.keys[self.headers.get("Idempotency-Key", "")] += 1
@@ -43,9 +54,19 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return Handler
+
+    def up(self) -> None:
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        """Stop listening: requests are refused until `up`."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
     def wait_quiet(self, quiet_s: float, timeout_s: float = 300.0) -> int:
         """Wait until no alert has arrived for `quiet_s`; the number of distinct alerts."""
@@ -55,5 +76,4 @@ class Receiver:
         return len(self.arrivals)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.down()

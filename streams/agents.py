@@ -50,6 +50,8 @@ from streams.schema import (
     AnalyzedItem,
     DeadLetter,
     RecordError,
+    RuleEvent,
+    RuleItem,
     decode,
     encode,
     utcnow,
@@ -205,6 +207,7 @@ class _Decide:
     def __init__(self) -> None:
         self.state = StateBatch(dedupe_state)
         self.counts: Counter[tuple[str, ...]] = Counter()
+        self.rule_items: dict[str, list[RuleItem]] = {}
 
     async def __call__(self, event: Any) -> list[Any]:
         batch = decode(AnalyzedBatch, event.value)
@@ -248,9 +251,16 @@ class _Decide:
             log.info("alert_fired", rule=alert.rule, story=alert.story, item=item.id, topics=alert.topics,
                      outlets=alert.outlets)
             futures.append(await alerts_topic.send(key=alert.id.encode(), value=encode(alert)))
-        for ev in res.rule_events:
-            futures.append(await rule_events_topic.send(key=ev.rule.encode(), value=encode(ev)))
+        for it in res.rule_events:
+            self.rule_items.setdefault(it.rule, []).append(it)
         return futures
+
+    async def send_rule_events(self) -> list[Any]:
+        """One record per rule for the whole batch (the aggregate stage reads few records)."""
+        out = [await rule_events_topic.send(key=rule.encode(), value=encode(RuleEvent(kind="items", rule=rule, items=items)))
+               for rule, items in self.rule_items.items()]
+        self.rule_items.clear()
+        return out
 
     def publish_counts(self) -> None:
         by = {"items": metrics.items, "duplicates": metrics.duplicates, "tagged": metrics.tagged,
@@ -275,6 +285,7 @@ async def decide_items(stream: Any) -> None:
         t0 = time.perf_counter()
         step = _Decide()
         futures = await _each("decide", events, step)
+        futures += await step.send_rule_events()
         metrics.stage_seconds.labels("decide").observe((time.perf_counter() - t0) / len(events))
         await confirm("decide", futures)
         step.state.commit()  # RocksDB only after the broker has the changelog and the outputs

@@ -200,15 +200,12 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     v: int = SCHEMA_VERSION
 
 
-class RuleEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """On warwire.rule-events, keyed by rule: an item that satisfies a rule over many items
-    (kind "item", with its group values and new_term values), an alert to be put in a digest
-    (kind "digest"), or a tick (kind "tick", one per partition every few seconds) that lets
-    time-driven rules and digests act when nothing arrives."""
+class RuleItem(msgspec.Struct, frozen=True, kw_only=True):
+    """An item that satisfies a rule over many items: its group values, new_term values, and
+    what an alert would show of it."""
 
-    kind: str
-    rule: str = ""
-    at: float = 0.0
+    rule: str
+    at: float
     groups: list[str] = msgspec.field(default_factory=list)
     values: list[str] = msgspec.field(default_factory=list)
     item: str = ""
@@ -218,6 +215,18 @@ class RuleEvent(msgspec.Struct, frozen=True, kw_only=True):
     story: str = ""
     outlets: int = 1
     topics: list[str] = msgspec.field(default_factory=list)
+
+
+class RuleEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """On warwire.rule-events, keyed by rule: the items of one stage-2 batch that satisfy the
+    rule (kind "items"), an alert to be put in a digest (kind "digest"), or a tick (kind "tick",
+    one per partition every few seconds) that lets time-driven rules and digests act when
+    nothing arrives."""
+
+    kind: str
+    rule: str = ""
+    at: float = 0.0
+    items: list[RuleItem] = msgspec.field(default_factory=list)
     alert: Alert | None = None
     v: int = SCHEMA_VERSION
 

@@ -26,7 +26,7 @@ from streams.schema import (
     AnalyzedItem,
     NewsItem,
     RecordError,
-    RuleEvent,
+    RuleItem,
     StoryUpdate,
     TaggedItem,
     batch_records,
@@ -55,7 +55,7 @@ class StepResult:
     suppressed: list[tuple[str, str]]  # (rule, reason)
     writes: dict[str, bytes]  # every state change of this item, stored together
     story_update: StoryUpdate | None = None
-    rule_events: list[RuleEvent] = field(default_factory=list)  # for rules over many items
+    rule_events: list[RuleItem] = field(default_factory=list)  # for rules over many items
 
 
 def analyze(item: NewsItem, taxonomy: Taxonomy) -> AnalyzedItem:
@@ -103,7 +103,7 @@ def decide(
     )
     alerts: list[Alert] = []
     suppressed: list[tuple[str, str]] = []
-    rule_events: list[RuleEvent] = []
+    rule_events: list[RuleItem] = []
     if rules is not None:
         fired: dict[str, Fired | None] = {}
 
@@ -147,7 +147,7 @@ def decide(
     return StepResult(tagged, alerts, suppressed, writes, update, rule_events)
 
 
-def rule_event(spec: RuleSpec, tagged: TaggedItem, now: float) -> RuleEvent:
+def rule_event(spec: RuleSpec, tagged: TaggedItem, now: float) -> RuleItem:
     """What a rule over many items needs to know of one item that satisfies it."""
     item = tagged.item
     groups = {"none": ["*"], "topic": tagged.topics or ["-"], "source": [item.source or "-"],
@@ -156,9 +156,9 @@ def rule_event(spec: RuleSpec, tagged: TaggedItem, now: float) -> RuleEvent:
     if spec.type == "new_term":
         values = {"term": sorted({m.term for m in tagged.matches}), "topic": list(tagged.topics),
                   "source": [item.source] if item.source else [], "name": names(item.title)}[spec.field]
-    return RuleEvent(kind="item", rule=spec.name, at=now, groups=groups, values=values, item=item.id,
-                     title=item.title[:300], url=item.url, source=item.source, story=tagged.story,
-                     outlets=tagged.outlets, topics=list(tagged.topics))
+    return RuleItem(rule=spec.name, at=now, groups=groups, values=values, item=item.id,
+                    title=item.title[:300], url=item.url, source=item.source, story=tagged.story,
+                    outlets=tagged.outlets, topics=list(tagged.topics))
 
 
 @dataclass

@@ -11,7 +11,7 @@ from alerts import aggregator
 from alerts.loader import load_rules
 from alerts.model import RuleSpec
 from streams.core.pipeline import rule_event
-from streams.schema import Alert, Match, NewsItem, RuleEvent, TaggedItem
+from streams.schema import Alert, Match, NewsItem, RuleItem, TaggedItem
 
 T0 = 1_700_000_000.0
 TOPICS = frozenset({"air-defence", "energy-infrastructure", "nato-accession"})
@@ -42,12 +42,12 @@ def spec(tmp_path: Path, text: str) -> RuleSpec:
 
 
 def event(at: float, item: str = "i", source: str = "kyiv-independent", values: list[str] | None = None,
-          groups: list[str] | None = None) -> RuleEvent:
-    return RuleEvent(kind="item", rule="r", at=at, groups=groups or ["*"], values=values or [], item=item,
+          groups: list[str] | None = None) -> RuleItem:
+    return RuleItem(rule="r", at=at, groups=groups or ["*"], values=values or [], item=item,
                      title=f"title {item}", url=f"https://x.example/{item}", source=source)
 
 
-def feed(store: Store, s: RuleSpec, events: list[RuleEvent]) -> list[Alert]:
+def feed(store: Store, s: RuleSpec, events: list[RuleItem]) -> list[Alert]:
     out: list[Alert] = []
     for ev in events:
         out += store.apply(aggregator.on_item(s, ("console",), ev, store.get_many, ev.at)).alerts

@@ -110,4 +110,5 @@ def test_rules_backtest_runs_rules_over_many_items_and_digests(tmp_path) -> None
     assert res.returncode == 0, res.stderr
     out = res.stdout.splitlines()
     assert "    why: 3 items within 1h (threshold 3)" in out
-    assert "2 alerts of air" in res.stdout and "  wave: 1 alert(s), 0 throttled" in out and "  air: 1 alert(s), 0 throttled" in out
+    assert "2 alerts of air" in res.stdout
+    assert "  wave: 1 alert(s), 0 throttled" in out and "  air: 1 alert(s), 0 throttled" in out
