@@ -27,7 +27,7 @@ from streams.schema import Alert
 SIGNATURE_HEADER = "X-Warwire-Signature"
 TIMESTAMP_HEADER = "X-Warwire-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 12  # with the backoff below: about 10 to 20 minutes of trying, enough for most outages
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 300.0
 SEND_TIMEOUT_S = 5.0

@@ -133,8 +133,14 @@ class Run:
                              capture_output=True, text=True, cwd=h.ROOT, timeout=120)
         return [{"line": line} for line in out.stdout.splitlines() if line.strip()]
 
-    def outcome(self, scenario: str, expected: set[str], t0: float, quiet_s: float = 15.0) -> Outcome:
-        self.rx.wait_quiet(quiet_s, timeout_s=600)
+    def outcome(self, scenario: str, expected: set[str], t0: float, quiet_s: float = 60.0) -> Outcome:
+        """Wait until every expected alert arrived, or none arrived for `quiet_s`."""
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline and len(expected - set(self.rx.arrivals)) > 0:
+            if time.monotonic() - self.rx.last > quiet_s:
+                break
+            time.sleep(0.5)
+        time.sleep(3)  # late copies still count as duplicates
         got = {u for u in self.rx.arrivals if u in expected}
         dups = sum(n - 1 for u, n in self.rx.counts.items() if u in expected and n > 1)
         return Outcome(scenario, len(expected), len(got), dups, seconds=time.monotonic() - t0)
@@ -181,7 +187,7 @@ def failover_scenario(broker: h.Broker, work: Path, n_items: int) -> Outcome:
     time.sleep(n_items / 200.0 / 2)
     run.kill("a")
     th.join()
-    out = run.outcome("failover", expected, t0, quiet_s=20.0)
+    out = run.outcome("failover", expected, t0)
     out.notes.append("worker a killed for good halfway; b took its partitions")
     out.dead_letters = len(run.dead_letters())
     run.stop_all()
@@ -213,7 +219,7 @@ shortest interval warwire allows)."""
     time.sleep(seconds * 2 / 3)
     feed.stop_growing()
     expected = feed.urls()
-    out = run.outcome("broker", expected, t0, quiet_s=20.0)
+    out = run.outcome("broker", expected, t0)
     out.notes.append(f"broker down {outage_s:.0f}s; {len(expected)} feed entries published over {seconds:.0f}s")
     alive = [n for n, p in {**run.procs, "connect": connector}.items() if p.poll() is None]
     out.notes.append(f"still running: {', '.join(sorted(alive))}")
@@ -246,7 +252,7 @@ def receiver_scenario(broker: h.Broker, work: Path, n_items: int = 300, down_s: 
     rx.up()
     time.sleep(storm_s)
     state["phase"] = "ok"
-    out = run.outcome("receiver", expected, t0, quiet_s=20.0)
+    out = run.outcome("receiver", expected, t0, quiet_s=30.0)
     letters = [d for d in run.dead_letters() if "\tdeliver\t" in d["line"]]
     out.dead_letters = len(letters)
     delivered_first = out.received
@@ -325,11 +331,13 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=10_000)
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--json", default=str(h.ROOT / "var" / "bench" / "faults.json"))
+    ap.add_argument("--keep", metavar="DIR", help="keep the workers' logs and state in DIR")
     args = ap.parse_args()
     chosen = args.only.split(",")
     results: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="warwire-faults-") as tmp, h.broker() as broker:
-        work = Path(tmp)
+        work = Path(args.keep or tmp)
+        work.mkdir(parents=True, exist_ok=True)
         scenarios = {"kill": lambda: kill_scenario(broker, work, args.items, args.kills),
                      "failover": lambda: failover_scenario(broker, work, max(2000, args.items // 4)),
                      "broker": lambda: broker_scenario(broker, work),

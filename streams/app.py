@@ -112,6 +112,11 @@ def create_app(settings: Settings, app_id: str = APP_ID) -> WarwireApp:
         producer_linger_ms=5,
         producer_max_batch_size=256 * 1024,
         stream_wait_empty=False,
+        # Static membership: a worker restarted with the same id takes its partitions back at
+        # once, without a rebalance that waits for the old member's session to time out.
+        consumer_group_instance_id=f"{settings.topic(app_id)}-{worker_id}",
+        broker_session_timeout=20.0,  # a worker that is gone for good loses its partitions after 20 s
+        broker_heartbeat_interval=3.0,
         broker_commit_every=100,
         broker_commit_interval=1.0,
         table_standby_replicas=0,
