@@ -101,12 +101,10 @@ class Run:
         (rules / "faults.yaml").write_text(RULES)
         self.env = h.worker_env(broker.bootstrap, self.prefix, work / f"state-{self.prefix}", WARWIRE_RULES=str(rules),
                                 WARWIRE_PARTITIONS=str(partitions), FAULT_HOOK_URL=receiver.url)
-        os.environ.update({"WARWIRE_BROKER": broker.bootstrap, "WARWIRE_TOPIC_PREFIX": self.prefix,
-                           "WARWIRE_PARTITIONS": str(partitions)})
         from streams.config import load_settings
         from streams.topics import ensure_topics
 
-        asyncio.run(ensure_topics(load_settings()))
+        asyncio.run(ensure_topics(load_settings(env=self.env)))
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.starts = 0
 

@@ -110,9 +110,8 @@ def measure(count: Callable[[], float], n: int, pids: list[int], timeout_s: floa
 
 def prepare(broker: h.Broker, items: list, extra_topics: list[str]) -> str:  # type: ignore[type-arg]
     px = h.prefix()
-    os.environ.update({"WARWIRE_BROKER": broker.bootstrap, "WARWIRE_TOPIC_PREFIX": px,
-                       "WARWIRE_PARTITIONS": str(PARTITIONS)})
-    asyncio.run(ensure_topics(load_settings()))
+    env = dict(os.environ, WARWIRE_BROKER=broker.bootstrap, WARWIRE_TOPIC_PREFIX=px, WARWIRE_PARTITIONS=str(PARTITIONS))
+    asyncio.run(ensure_topics(load_settings(env=env)))
     if extra_topics:
         asyncio.run(h.create_topics(broker.bootstrap, [px + t for t in extra_topics], PARTITIONS))
     asyncio.run(h.load(broker.bootstrap, px + "warwire.raw", items))

@@ -79,6 +79,8 @@ class Config:
         self.silences: list[Silence] = []
         metrics.config_version.labels("taxonomy", self.taxonomy.version).set(1)
         metrics.config_version.labels("rules", self.rules.version).set(1)
+        metrics.last_reload_ok.labels("taxonomy").set(1)
+        metrics.last_reload_ok.labels("rules").set(1)
 
     def _load_rules(self) -> RuleSet:
         spec = load_rules(list(settings.rules), self.taxonomy.spec.topic_ids)
@@ -113,8 +115,10 @@ class Config:
             new = load()
         except SpecError as exc:
             metrics.reloads.labels(kind, "error").inc()
+            metrics.last_reload_ok.labels(kind).set(0)
             log.error(f"{kind}_reload_rejected", errors=[str(i) for i in exc.issues], active_version=active)
             return None
+        metrics.last_reload_ok.labels(kind).set(1)
         if new.version == active:
             return None
         metrics.config_version.labels(kind, active).set(0)

@@ -148,11 +148,18 @@ dlq_topic = app.topic(settings.topic("warwire.dlq"), key_type=bytes, value_type=
                       key_serializer="raw", value_serializer="raw", partitions=1)
 
 
+# RocksDB per table partition: small memtables and cache, so that a worker's memory is bounded
+# by the number of partitions it holds, not by how much it has written (faust's defaults are
+# 64 MiB memtables, three of them, and a 2 GiB cache per database).
+ROCKSDB = {"write_buffer_size": 16 * 1024 * 1024, "max_write_buffer_number": 2,
+           "block_cache_size": 16 * 1024 * 1024, "bloom_filter_size": 10}
+
+
 def _table(name: str, help: str, kind: type = faust.Table, **options: Any) -> Any:
     # Keys and values are bytes we encode ourselves (the app's serializers are "raw").
     return app.tables.add(kind(app, name=name, default=None, key_type=bytes, value_type=bytes,
                                partitions=settings.partitions, help=help, beacon=app.tables.beacon,
-                               options=options or None))
+                               options={**ROCKSDB, **options}))
 
 
 # Stage 2's state (streams/state.py): one changelog record per item; keys expire after the

@@ -39,6 +39,9 @@ class PipelineMetrics:
         self.latest_alerts = Leaderboard(Gauge(
             "warwire_alert_latest_timestamp_seconds", "The ten latest alerts, by when they fired",
             ["rank", "rule", "severity", "title"], registry=registry))
+        self.last_reload_ok = Gauge("warwire_config_last_reload_success",
+                                    "1 when the last reload of the file kind succeeded, 0 when it was rejected",
+                                    ["kind"], registry=registry)
         self.config_version = Gauge("warwire_config_info", "Active taxonomy and rule-set versions",
                                     ["kind", "version"], registry=registry)
 
