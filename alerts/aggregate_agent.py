@@ -20,7 +20,7 @@ from aiokafka.partitioner import murmur2
 from alerts import aggregator
 from alerts.agent import _tasks
 from alerts.silences import silenced_by
-from streams.agents import BATCH_MAX, BATCH_WAIT_S, _each, config, confirm, log, metrics
+from streams.agents import BATCH_MAX, BATCH_WAIT_S, Continuity, _each, config, confirm, log, metrics
 from streams.app import aggregates, alerts_topic, app, rule_events_topic, settings
 from streams.schema import RuleEvent, decode, encode
 from streams.state import StateBatch
@@ -92,7 +92,9 @@ class _Aggregate:
 
 @app.agent(rule_events_topic, concurrency=1)
 async def aggregate(stream: Any) -> None:
+    continuity = Continuity("aggregate")
     async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_S):
+        continuity.check(events)
         step = _Aggregate()
         await confirm("aggregate", await _each("aggregate", events, step))
         step.state.commit()

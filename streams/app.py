@@ -82,8 +82,21 @@ class LagMonitor(Monitor):
         self.end_offset.labels(tp.topic, str(tp.partition)).set(offset)
 
 
+class NoGapConsumer(faust_aiokafka.Consumer):
+    """faust records a jump in the offsets it reads as a gap, and commits over gaps as if those
+    offsets were acknowledged: meant for compacted topics and transaction markers. warwire's
+    source topics have neither, and after a rebalance a prefetched record can arrive out of
+    order (faust #221) and make the records before it a "gap" that is committed unprocessed.
+    Without gaps, a commit never passes an offset that was not processed; the agents detect
+    the jump itself (streams.agents.Continuity) and restart the worker."""
+
+    async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
+        return None
+
+
 class Transport(faust_aiokafka.Transport):
     Producer = IdempotentProducer
+    Consumer = NoGapConsumer
 
 
 class WarwireApp(faust.App):

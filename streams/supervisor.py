@@ -9,7 +9,9 @@ SIGINT or SIGTERM (to this process, or Ctrl-C to the whole terminal group) stops
 reverse order (connectors, worker, broker), each with a grace period and then SIGKILL. Children
 run in their own sessions so that only this process receives the terminal's signals, and they get
 SIGTERM from the kernel if this process dies without cleaning up (PR_SET_PDEATHSIG), so nothing is
-left behind.
+left behind. A worker or connector that exits by itself (a worker exits on purpose rather than
+commit what it has not processed) is started again after 2 s, as a service manager would; five
+exits within a minute stop the whole tree.
 """
 
 from __future__ import annotations
@@ -141,18 +143,42 @@ async def run(settings: Settings, demo: bool = False, duration_s: float | None =
             log.info("demo_feeds_served", url=demo_url)
         env = child_env(settings, demo_url)
         me = [sys.executable, "-m", "streams.cli"]
-        children.append(await _spawn("worker", [*me, "worker"], env, 20.0))
-        children.append(await _spawn("connect", [*me, "connect"], env, 10.0))
-        waits = {asyncio.create_task(c.proc.wait()): c for c in children}
+        commands = {"worker": ([*me, "worker"], 20.0), "connect": ([*me, "connect"], 10.0)}
+        for name, (argv, grace) in commands.items():
+            children.append(await _spawn(name, argv, env, grace))
         stopper = asyncio.create_task(stop.wait())
         timer = asyncio.create_task(asyncio.sleep(duration_s)) if duration_s else None
-        done, _ = await asyncio.wait({*waits, stopper, *([timer] if timer else [])},
-                                     return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task in waits:
-                log.error("child_exited", child=waits[task].name, code=waits[task].proc.returncode)
+        restarts: dict[str, list[float]] = {}
+        while True:
+            waits = {asyncio.create_task(c.proc.wait()): c for c in children}
+            done, _ = await asyncio.wait({*waits, stopper, *([timer] if timer else [])},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            for task in waits:
+                task.cancel()
+            exited = [waits[t] for t in done if t in waits]
+            if stopper in done or (timer is not None and timer in done) or not exited:
+                break
+            if any(c.name == "kafka" for c in exited):
+                log.error("child_exited", child="kafka", code=next(c.proc.returncode for c in exited if c.name == "kafka"))
                 code = 1
-        for task in [*waits, stopper, *([timer] if timer else [])]:
+                break
+            for child in exited:
+                # A worker exits on purpose when it must not commit (streams.agents.confirm,
+                # Continuity): start it again, as a service manager would; give up if it keeps dying.
+                recent = [t for t in restarts.get(child.name, []) if time.monotonic() - t < 60.0]
+                log.warning("child_exited", child=child.name, code=child.proc.returncode, restarts_last_minute=len(recent))
+                if len(recent) >= 5:
+                    log.error("child_keeps_exiting", child=child.name, hint="see its log above")
+                    code = 1
+                    break
+                restarts[child.name] = [*recent, time.monotonic()]
+                await asyncio.sleep(2.0)
+                argv, grace = commands[child.name]
+                children[children.index(child)] = await _spawn(child.name, argv, env, grace)
+            else:
+                continue
+            break
+        for task in [stopper, *([timer] if timer else [])]:
             task.cancel()
     except BrokerUnavailable as exc:
         log.error("broker_unavailable", reason=str(exc),
