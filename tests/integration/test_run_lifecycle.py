@@ -34,6 +34,9 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
+WELT = "ALERT [WARNING] tracked-topics: UKRAINE-KRIEG: Überraschungsbesuch in Kiew"
+
+
 def test_demo_start_stop_five_times_leaves_no_process(tmp_path: Path) -> None:
     """Five runs in a row, stopped by SIGINT to the process group (a terminal's Ctrl-C), SIGTERM,
     or SIGINT to the process: each prints demo alerts, stops every child cleanly in order (none
@@ -54,8 +57,8 @@ def test_demo_start_stop_five_times_leaves_no_process(tmp_path: Path) -> None:
             proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "run", "--demo"], env=env, cwd=ROOT,
                                     stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
             try:
-                wait_until(lambda out=out: out.read_text(errors="replace").count("ALERT [") >= 5, 120,
-                           what=f"demo alerts on the console (run {run})")
+                wait_until(lambda out=out: (t := out.read_text(errors="replace")).count("ALERT [") >= 5 and WELT in t,
+                           120, what=f"demo alerts on the console, the WELT item's among them (run {run})")
                 assert len(processes_with(marker)) >= 4  # supervisor, broker, worker, connector
                 if run % 3 == 0:
                     os.killpg(proc.pid, signal.SIGINT)  # like Ctrl-C in a terminal
@@ -72,7 +75,7 @@ def test_demo_start_stop_five_times_leaves_no_process(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert processes_with(marker) == [], f"run {run} left processes behind"
         text = out.read_text(errors="replace")
-        assert "ALERT [WARNING] tracked-topics: UKRAINE-KRIEG: Überraschungsbesuch in Kiew" in text
+        assert WELT in text
         stopped = re.findall(r"child_stopped\s+\[warwire.run\] child=(\w+) code=(-?\d+)", text)
         assert [c for c, _ in stopped] == ["connect", "worker", "kafka"], stopped
         assert all(code in ("0", "143") for _, code in stopped), stopped  # 143: the JVM's exit on SIGTERM
