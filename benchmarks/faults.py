@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -105,49 +103,21 @@ class Run:
         from streams.topics import ensure_topics
 
         asyncio.run(ensure_topics(load_settings(env=self.env)))
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.args: dict[str, tuple[str, str]] = {}
-        self.starts = 0
-        self.self_exits = 0
-        self.lock = threading.Lock()
-        self.watching = True
-        threading.Thread(target=self._watch, daemon=True).start()
+        self.workers = h.Supervised()
 
     def start(self, name: str = "worker", worker_id: str = "0", port: str | None = None, wait: bool = True) -> str:
         port = port or str(h.free_port())
         env = dict(self.env, WARWIRE_WORKER_ID=worker_id, WARWIRE_METRICS_PORT=port)
-        with self.lock:
-            self.starts += 1
-            self.procs[name] = h.spawn(["-m", "streams.cli", "worker"], env, self.work / f"{name}-{self.starts}.log")
-            self.args[name] = (worker_id, port)
+        self.workers.start(name, ["-m", "streams.cli", "worker"], env, self.work / f"{name}.log")
         if wait:
             h.wait_ready(port, 120)
         return port
 
-    def _watch(self) -> None:
-        """A service manager's part: a worker that exits by itself is started again."""
-        while self.watching:
-            time.sleep(0.5)
-            with self.lock:
-                exited = [n for n, p in self.procs.items() if p.poll() is not None]
-            for name in exited:
-                self.self_exits += 1
-                worker_id, port = self.args[name]
-                time.sleep(1.0)
-                self.start(name, worker_id, port, wait=False)
-
     def kill(self, name: str = "worker") -> None:
-        with self.lock:
-            p = self.procs.pop(name)
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+        self.workers.kill(name)
 
     def stop_all(self) -> None:
-        self.watching = False
-        with self.lock:
-            for p in self.procs.values():
-                h.stop(p)
-            self.procs.clear()
+        self.workers.stop()
 
     def dead_letters(self) -> list[dict]:  # type: ignore[type-arg]
         out = subprocess.run([sys.executable, "-m", "streams.cli", "alerts", "dlq", "list"], env=self.env,
@@ -165,8 +135,8 @@ class Run:
         got = {u for u in self.rx.arrivals if u in expected}
         dups = sum(n - 1 for u, n in self.rx.counts.items() if u in expected and n > 1)
         out = Outcome(scenario, len(expected), len(got), dups, seconds=time.monotonic() - t0)
-        if self.self_exits:
-            out.notes.append(f"workers exited by themselves {self.self_exits} time(s) and were started again")
+        if self.workers.restarts:
+            out.notes.append(f"workers exited by themselves {self.workers.restarts} time(s) and were started again")
         if expected - got:
             out.notes.append("missing: " + ", ".join(sorted(expected - got)[:10]))
         return out
@@ -247,7 +217,7 @@ shortest interval warwire allows)."""
     expected = feed.urls()
     out = run.outcome("broker", expected, t0)
     out.notes.append(f"broker down {outage_s:.0f}s; {len(expected)} feed entries published over {seconds:.0f}s")
-    alive = [n for n, p in {**run.procs, "connect": connector}.items() if p.poll() is None]
+    alive = [n for n, p in {**run.workers.procs, "connect": connector}.items() if p.poll() is None]
     out.notes.append(f"still running: {', '.join(sorted(alive))}")
     h.stop(connector)
     run.stop_all()

@@ -255,6 +255,58 @@ def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
                             start_new_session=True)
 
 
+class Supervised:
+    """Worker processes started again when they exit by themselves, as a service manager does
+    (a worker exits on purpose rather than commit what it has not processed). `kill` removes a
+    process from supervision first, so a deliberate kill is not counted as a self-exit."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.specs: dict[str, tuple[list[str], dict[str, str], Path]] = {}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.starts = 0
+        self.restarts = 0
+        self.running = True
+        self.lock = threading.Lock()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def start(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        with self.lock:
+            self.starts += 1
+            self.specs[name] = (argv, env, log)
+            self.procs[name] = spawn(argv, env, log.with_suffix(f".{self.starts}.log"))
+            return self.procs[name]
+
+    def pids(self) -> list[int]:
+        with self.lock:
+            return [p.pid for p in self.procs.values()]
+
+    def kill(self, name: str) -> None:
+        with self.lock:
+            p = self.procs.pop(name)
+        os.killpg(p.pid, 9)
+        p.wait()
+
+    def _watch(self) -> None:
+        while self.running:
+            time.sleep(0.5)
+            with self.lock:
+                dead = [n for n, p in self.procs.items() if p.poll() is not None]
+            for name in dead:
+                self.restarts += 1
+                time.sleep(1.0)
+                self.start(name, *self.specs[name])
+
+    def stop(self) -> None:
+        self.running = False
+        with self.lock:
+            procs = list(self.procs.values())
+            self.procs.clear()
+        for p in procs:
+            stop(p)
+
+
 def stop(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
     if proc.poll() is None:
         proc.terminate()

@@ -147,19 +147,20 @@ def run_warwire(broker: h.Broker, items: list, work: Path, rules: Path | None = 
                 workers: int = 1) -> dict[str, float]:
     px = prepare(broker, items, [])
     ports = [str(h.free_port()) for _ in range(workers)]
-    procs = []
+    workers = h.Supervised()
     for i, port in enumerate(ports):
         extra = {"WARWIRE_METRICS_PORT": port, "WARWIRE_PARTITIONS": str(PARTITIONS), "WARWIRE_WORKER_ID": str(i)}
         if rules is not None:
             extra["WARWIRE_RULES"] = str(rules)
         env = h.worker_env(broker.bootstrap, px, work / f"warwire-{px}", **extra)
-        procs.append(h.spawn(["-m", "streams.cli", "worker"], env, work / f"warwire-{px}-{i}.log"))
+        workers.start(str(i), ["-m", "streams.cli", "worker"], env, work / f"warwire-{px}-{i}.log")
     try:
-        return measure(lambda: sum(_metric(p, "warwire_pipeline_items_total") for p in ports), len(items),
-                       [p.pid for p in procs], log=work / f"warwire-{px}-0.log")
+        res = measure(lambda: sum(_metric(p, "warwire_pipeline_items_total") for p in ports), len(items),
+                      workers.pids(), log=work / f"warwire-{px}-0.0.log")
+        res["worker_restarts"] = workers.restarts
+        return res
     finally:
-        for p in procs:
-            h.stop(p)
+        workers.stop()
 
 
 def latency(broker: h.Broker, work: Path, rate: float, seconds: float) -> dict[str, float]:
