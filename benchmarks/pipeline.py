@@ -40,6 +40,7 @@ from streams.topics import ensure_topics
 
 HOPS = 2
 PARTITIONS = 4
+SETTLE_S = 8.0  # a joining member's rebalance: session timeout is 20 s, the join itself takes a few
 NEVER = "rules:\n  - name: never\n    type: match\n    languages: [zz]\n"
 
 
@@ -85,7 +86,7 @@ def _metric(port: str, name: str) -> float:
 
 
 def measure(count: Callable[[], float], n: int, pids: list[int], timeout_s: float = 300.0,
-            log: Path | None = None) -> dict[str, float]:
+            log: Path | None = None, note: Callable[[], str] = lambda: "") -> dict[str, float]:
     """Poll `count` until it reaches `n`: items/s between the first poll that saw progress and
     the one that saw the last item, and the CPU the processes used over that window."""
     deadline = time.monotonic() + timeout_s
@@ -101,7 +102,7 @@ def measure(count: Callable[[], float], n: int, pids: list[int], timeout_s: floa
         time.sleep(0.25)
     else:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if log and log.exists() else ""
-        raise TimeoutError(f"only {count():.0f} of {n} items processed within {timeout_s:.0f}s\n{tail}")
+        raise TimeoutError(f"only {count():.0f} of {n} items processed within {timeout_s:.0f}s {note()}\n{tail}")
     assert first is not None
     dt = max(last[0] - first[0], 1e-6)
     return {"items_per_s": round((last[1] - first[1]) / dt, 1), "cpu_cores": round((last[2] - first[2]) / dt, 2),
@@ -145,22 +146,31 @@ def run_passthrough(broker: h.Broker, items: list, work: Path) -> dict[str, floa
 
 def run_warwire(broker: h.Broker, items: list, work: Path, rules: Path | None = None,  # type: ignore[type-arg]
                 workers: int = 1) -> dict[str, float]:
-    px = prepare(broker, items, [])
+    """Workers start on an empty raw topic and the items are loaded once every worker is ready and
+    the group has settled, so that the figure is processing, not start-up or a rebalance."""
+    px = prepare(broker, [], [])
     ports = [str(h.free_port()) for _ in range(workers)]
-    workers = h.Supervised()
+    sup = h.Supervised()
     for i, port in enumerate(ports):
         extra = {"WARWIRE_METRICS_PORT": port, "WARWIRE_PARTITIONS": str(PARTITIONS), "WARWIRE_WORKER_ID": str(i)}
         if rules is not None:
             extra["WARWIRE_RULES"] = str(rules)
         env = h.worker_env(broker.bootstrap, px, work / f"warwire-{px}", **extra)
-        workers.start(str(i), ["-m", "streams.cli", "worker"], env, work / f"warwire-{px}-{i}.log")
+        sup.start(str(i), ["-m", "streams.cli", "worker"], env, work / f"warwire-{px}-{i}.log")
     try:
+        for port in ports:
+            h.wait_ready(port, 120)
+        if workers > 1:
+            time.sleep(SETTLE_S)
+        asyncio.run(h.load(broker.bootstrap, px + "warwire.raw", items))
+        restarts = sup.restarts
         res = measure(lambda: sum(_metric(p, "warwire_pipeline_items_total") for p in ports), len(items),
-                      workers.pids(), log=work / f"warwire-{px}-0.0.log")
-        res["worker_restarts"] = workers.restarts
+                      sup.pids(), log=work / f"warwire-{px}-0.1.log",
+                      note=lambda: f"workers restarted during the run: {sup.restarts - restarts}")
+        res["worker_restarts"] = sup.restarts
         return res
     finally:
-        workers.stop()
+        sup.stop()
 
 
 def latency(broker: h.Broker, work: Path, rate: float, seconds: float) -> dict[str, float]:
