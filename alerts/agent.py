@@ -33,7 +33,7 @@ import aiohttp
 from alerts import delivery
 from streams.agents import BATCH_MAX, BATCH_WAIT_S, Continuity, _each, _letter, config, confirm, log, metrics
 from streams.app import alerts_topic, app, delivered, deliveries_topic, dlq_topic, rule_events_topic
-from streams.schema import Alert, DeadLetter, DeliveryTask, RuleEvent, decode, encode, utcnow
+from streams.schema import Alert, AlertBatch, DeadLetter, DeliveryTask, RuleEvent, decode, encode, utcnow
 from streams.state import StateBatch
 
 LANE_BATCH = 16
@@ -52,8 +52,32 @@ def _http() -> aiohttp.ClientSession:
 
 
 async def _fan_out(event: Any) -> list[Any]:
-    alert = decode(Alert, event.value)
+    """Every alert of an AlertBatch record; one that fails is dead-lettered on its own (its value
+    is that alert, so `warwire alerts dlq replay` can send it again) and the others go on."""
+    batch = decode(AlertBatch, event.value)
     now = time.time()
+    futures: list[Any] = []
+    for alert in batch.alerts:
+        try:
+            futures.extend(await _fan_out_one(alert, now))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one alert must not cost its batch
+            log.exception("stage_failed", stage="deliver", alert=alert.id)
+            futures.append(await _dead_letter_alert(alert, f"fan-out failed: {type(exc).__name__}: {exc}"))
+    return futures
+
+
+async def _dead_letter_alert(alert: Alert, reason: str) -> Any:
+    """The DLQ record of an alert that cannot be delivered; its value is the alert itself, which
+    `warwire alerts dlq replay` publishes again."""
+    letter = DeadLetter(reason=reason, stage="deliver", topic=alerts_topic.get_topic_name(),
+                        value=encode(alert).decode(), at=utcnow())
+    metrics.dead_letters.labels("deliver").inc()
+    return await dlq_topic.send(key=alert.id.encode(), value=encode(letter))
+
+
+async def _fan_out_one(alert: Alert, now: float) -> list[Any]:
     rule = config.rules.get(alert.rule)
     if rule is not None and rule.spec.digest:
         # Its rule sends digests: the alert joins its group in the aggregate stage.
@@ -183,12 +207,9 @@ class _Lane:
             self.futures.append(await deliveries_topic.send(key=alert.id.encode(), value=encode(retry)))
             return
         self._stage(partition, key, delivery.FAILED)
-        letter = DeadLetter(reason=f"delivery to {name} failed after {task.attempt} attempt(s): {outcome.reason}",
-                            stage="deliver", topic=alerts_topic.get_topic_name(), value=encode(alert).decode(),
-                            at=utcnow())
-        metrics.dead_letters.labels("deliver").inc()
         log.error("delivery_dead_lettered", receiver=name, alert=alert.id, reason=outcome.reason)
-        self.futures.append(await dlq_topic.send(key=alert.id.encode(), value=encode(letter)))
+        self.futures.append(await _dead_letter_alert(
+            alert, f"delivery to {name} failed after {task.attempt} attempt(s): {outcome.reason}"))
 
 
 async def _lane_batch(events: Any, owns: Callable[[str], bool]) -> None:
@@ -205,10 +226,8 @@ async def _lane_batch(events: Any, owns: Callable[[str], bool]) -> None:
             except Exception:  # noqa: BLE001 - dead-lettered by the batch itself
                 continue
             if owns(task.receiver):
-                letter = DeadLetter(reason=f"delivery to {task.receiver} failed: {type(exc).__name__}: {exc}",
-                                    stage="deliver", topic=alerts_topic.get_topic_name(),
-                                    value=encode(task.alert).decode(), at=utcnow())
-                futures.append(await dlq_topic.send(key=task.alert.id.encode(), value=encode(letter)))
+                futures.append(await _dead_letter_alert(
+                    task.alert, f"delivery to {task.receiver} failed: {type(exc).__name__}: {exc}"))
         await confirm("attempt", futures)
 
 

@@ -22,7 +22,7 @@ from alerts.agent import _tasks
 from alerts.silences import silenced_by
 from streams.agents import BATCH_MAX, BATCH_WAIT_S, Continuity, _each, config, confirm, log, metrics
 from streams.app import aggregates, alerts_topic, app, rule_events_topic, settings
-from streams.schema import RuleEvent, decode, encode
+from streams.schema import RuleEvent, alert_records, decode, encode
 from streams.state import StateBatch
 
 TICK_S = 5.0
@@ -75,13 +75,16 @@ class _Aggregate:
         futures = []
         for rule_name, reason in res.suppressed:
             metrics.suppressed.labels(rule_name, reason).inc()
+        fired = []
         for alert in res.alerts:
             if config.silences and silenced_by(config.silences, alert, now) is not None:
                 metrics.suppressed.labels(alert.rule, "silence").inc()
                 continue
             metrics.alerts.labels(alert.rule, alert.severity).inc()
             log.info("alert_fired", rule=alert.rule, key=alert.key, reason=alert.reason)
-            futures.append(await alerts_topic.send(key=alert.id.encode(), value=encode(alert)))
+            fired.append(alert)
+        for key, value in alert_records(fired):
+            futures.append(await alerts_topic.send(key=key, value=value))
         for note in res.notifications:
             metrics.suppressed.labels(note.rule, "grouped").inc(max(len(note.digest) - 1, 0))
             log.info("digest_sent", rule=note.rule, key=note.key, alerts=len(note.digest))

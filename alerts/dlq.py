@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from streams.config import Settings
 from streams.kafka import TrackingProducer, read_batches
-from streams.schema import TOPIC_ALERTS, TOPIC_DLQ, Alert, DeadLetter, RecordError, decode
+from streams.schema import TOPIC_ALERTS, TOPIC_DLQ, Alert, DeadLetter, RecordError, alert_records, decode
 
 
 async def read_dead_letters(settings: Settings) -> AsyncIterator[tuple[int, int, DeadLetter | None, bytes]]:
@@ -48,8 +48,8 @@ async def replay_deliveries(settings: Settings, dry_run: bool = False) -> tuple[
                 skipped += 1
                 continue
             if not dry_run:
-                await producer.send_and_wait(settings.topic(TOPIC_ALERTS), key=alert.id.encode(),
-                                             value=letter.value.encode())
+                [(key, value)] = alert_records([alert])
+                await producer.send_and_wait(settings.topic(TOPIC_ALERTS), key=key, value=value)
             replayed += 1
     finally:
         await producer.stop()

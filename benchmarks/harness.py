@@ -59,6 +59,13 @@ class Broker:
         subprocess.run(["bash", str(KAFKA_SH), "start", "--port", str(self.port), "--data", str(self.data)],
                        check=True, stdout=subprocess.DEVNULL)
 
+    def pid(self) -> int | None:
+        """The broker's process id, when this run started it."""
+        try:
+            return int((self.data / "kafka.pid").read_text()) if self.data is not None else None
+        except (OSError, ValueError):
+            return None
+
     def stop(self) -> None:
         if self.data is not None:
             subprocess.run(["bash", str(KAFKA_SH), "stop", "--data", str(self.data)], check=False,

@@ -18,7 +18,8 @@ from the output topic's end offsets (baselines) or the worker's `warwire_pipelin
 Rounds alternate the rows; the figures are medians. CPU is the worker process and its children
 (the analyzer helpers), in cores, over the same window. `--latency-seconds` adds end-to-end latency
 from publish on the raw topic to receipt at a local webhook at a steady `--latency-rate`;
-`--scale-out` adds one worker against two on the same partitions.
+`--scale-out` adds one worker against two on the same partitions (both rows load the items once
+every worker is ready and the group has settled: a second worker joining mid-run is a rebalance).
 """
 
 from __future__ import annotations
@@ -85,19 +86,27 @@ def _metric(port: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(name + "{"))
 
 
+BROKER_PID: int | None = None  # set by main: the broker's CPU is reported beside each row's
+
+
 def measure(count: Callable[[], float], n: int, pids: list[int], timeout_s: float = 300.0,
             log: Path | None = None, note: Callable[[], str] = lambda: "") -> dict[str, float]:
     """Poll `count` until it reaches `n`: items/s between the first poll that saw progress and
-    the one that saw the last item, and the CPU the processes used over that window."""
+    the one that saw the last item, and the CPU the processes (and the broker) used over that
+    window."""
     deadline = time.monotonic() + timeout_s
-    first: tuple[float, float, float] | None = None
-    last = (0.0, 0.0, 0.0)
+    first: tuple[float, float, float, float] | None = None
+    last = (0.0, 0.0, 0.0, 0.0)
+
+    def broker_cpu() -> float:
+        return _cpu_s(BROKER_PID) if BROKER_PID else 0.0
+
     while time.monotonic() < deadline:
         c, now = count(), time.monotonic()
         if c > 0 and first is None:
-            first = (now, c, sum(map(tree_cpu_s, pids)))
+            first = (now, c, sum(map(tree_cpu_s, pids)), broker_cpu())
         if c >= n:
-            last = (now, c, sum(map(tree_cpu_s, pids)))
+            last = (now, c, sum(map(tree_cpu_s, pids)), broker_cpu())
             break
         time.sleep(0.25)
     else:
@@ -106,7 +115,7 @@ def measure(count: Callable[[], float], n: int, pids: list[int], timeout_s: floa
     assert first is not None
     dt = max(last[0] - first[0], 1e-6)
     return {"items_per_s": round((last[1] - first[1]) / dt, 1), "cpu_cores": round((last[2] - first[2]) / dt, 2),
-            "seconds": round(dt, 2)}
+            "broker_cpu_cores": round((last[3] - first[3]) / dt, 2), "seconds": round(dt, 2)}
 
 
 def prepare(broker: h.Broker, items: list, extra_topics: list[str]) -> str:  # type: ignore[type-arg]
@@ -145,10 +154,11 @@ def run_passthrough(broker: h.Broker, items: list, work: Path) -> dict[str, floa
 
 
 def run_warwire(broker: h.Broker, items: list, work: Path, rules: Path | None = None,  # type: ignore[type-arg]
-                workers: int = 1) -> dict[str, float]:
-    """Workers start on an empty raw topic and the items are loaded once every worker is ready and
-    the group has settled, so that the figure is processing, not start-up or a rebalance."""
-    px = prepare(broker, [], [])
+                workers: int = 1, live: bool = False) -> dict[str, float]:
+    """Items preloaded, as for the baselines; or (`live`, the scale-out rows) loaded once every
+    worker is ready and the group has settled, so that two workers' figure is processing, not a
+    rebalance between the first worker's start and the second's."""
+    px = prepare(broker, [] if live else items, [])
     ports = [str(h.free_port()) for _ in range(workers)]
     sup = h.Supervised()
     for i, port in enumerate(ports):
@@ -158,11 +168,12 @@ def run_warwire(broker: h.Broker, items: list, work: Path, rules: Path | None = 
         env = h.worker_env(broker.bootstrap, px, work / f"warwire-{px}", **extra)
         sup.start(str(i), ["-m", "streams.cli", "worker"], env, work / f"warwire-{px}-{i}.log")
     try:
-        for port in ports:
+        for port in ports if live else []:
             h.wait_ready(port, 120)
-        if workers > 1:
-            time.sleep(SETTLE_S)
-        asyncio.run(h.load(broker.bootstrap, px + "warwire.raw", items))
+        if live:
+            if workers > 1:
+                time.sleep(SETTLE_S)
+            asyncio.run(h.load(broker.bootstrap, px + "warwire.raw", items))
         restarts = sup.restarts
         res = measure(lambda: sum(_metric(p, "warwire_pipeline_items_total") for p in ports), len(items),
                       sup.pids(), log=work / f"warwire-{px}-0.1.log",
@@ -216,6 +227,8 @@ def main() -> None:
     rows: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="warwire-bench-") as tmp, h.broker() as broker:
         work = Path(tmp)
+        global BROKER_PID
+        BROKER_PID = broker.pid()
         never = work / "never"
         never.mkdir()
         (never / "never.yaml").write_text(NEVER)
@@ -223,13 +236,15 @@ def main() -> None:
                 "warwire": lambda: run_warwire(broker, items, work),
                 "noalerts": lambda: run_warwire(broker, items, work, rules=never)}
         if args.scale_out:
-            runs["warwire_2_workers"] = lambda: run_warwire(broker, items, work, workers=2)
+            runs["warwire_1_worker_live"] = lambda: run_warwire(broker, items, work, live=True)
+            runs["warwire_2_workers"] = lambda: run_warwire(broker, items, work, workers=2, live=True)
         chosen = args.only.split(",") if args.only else list(runs)
         for r in range(args.rounds):
             for name in chosen:
                 res = runs[name]()
                 rows.setdefault(name, []).append(res)
-                print(f"round {r + 1}: {name:<18} {res['items_per_s']:>8.0f} items/s  cpu {res['cpu_cores']:.2f} cores",
+                print(f"round {r + 1}: {name:<18} {res['items_per_s']:>8.0f} items/s  cpu {res['cpu_cores']:.2f} cores"
+                      f" (broker {res['broker_cpu_cores']:.2f})",
                       flush=True)
         lat = latency(broker, work, args.latency_rate, args.latency_seconds) if args.latency_seconds else None
     med = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in rows.items()}
@@ -242,14 +257,15 @@ def main() -> None:
                 ratios[f"{name}_to_passthrough"] = round(med[name]["items_per_s"] / med["pass"]["items_per_s"], 3)
     if "raw" in med and "warwire" in med:
         ratios["warwire_to_raw_chain"] = round(med["warwire"]["items_per_s"] / med["raw"]["items_per_s"], 3)
-    if "warwire_2_workers" in med and "warwire" in med:
-        ratios["two_workers_to_one"] = round(med["warwire_2_workers"]["items_per_s"] / med["warwire"]["items_per_s"], 3)
+    if "warwire_2_workers" in med and "warwire_1_worker_live" in med:
+        ratios["two_workers_to_one"] = round(med["warwire_2_workers"]["items_per_s"]
+                                             / med["warwire_1_worker_live"]["items_per_s"], 3)
     result["ratios"] = ratios
     if lat:
         result["latency"] = lat
-    print(f"\n{'row':<20}{'items/s':>10}{'cpu cores':>11}")
+    print(f"\n{'row':<22}{'items/s':>10}{'cpu cores':>11}{'broker cores':>14}")
     for name, m in med.items():
-        print(f"{name:<20}{m['items_per_s']:>10.0f}{m['cpu_cores']:>11.2f}")
+        print(f"{name:<22}{m['items_per_s']:>10.0f}{m['cpu_cores']:>11.2f}{m['broker_cpu_cores']:>14.2f}")
     for k, v in ratios.items():
         target = {"warwire_to_passthrough": " (target >= 0.8)", "noalerts_to_passthrough": " (target >= 0.8)",
                   "warwire_to_raw_chain": " (target >= 0.25)"}.get(k, "")

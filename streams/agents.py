@@ -46,12 +46,14 @@ from streams.core.tagging import Taxonomy, compile_taxonomy, load_taxonomy
 from streams.http import serve
 from streams.metrics import PipelineMetrics
 from streams.schema import (
+    Alert,
     AnalyzedBatch,
     AnalyzedItem,
     DeadLetter,
     RecordError,
     RuleEvent,
     RuleItem,
+    alert_records,
     decode,
     encode,
     utcnow,
@@ -246,6 +248,7 @@ class _Decide:
         self.state = StateBatch(dedupe_state)
         self.counts: Counter[tuple[str, ...]] = Counter()
         self.rule_items: dict[str, list[RuleItem]] = {}
+        self.alerts: list[Alert] = []
 
     async def __call__(self, event: Any) -> list[Any]:
         batch = decode(AnalyzedBatch, event.value)
@@ -288,15 +291,18 @@ class _Decide:
                                          (alert.rule, alert.severity, alert.title[:80]))
             log.info("alert_fired", rule=alert.rule, story=alert.story, item=item.id, topics=alert.topics,
                      outlets=alert.outlets)
-            futures.append(await alerts_topic.send(key=alert.id.encode(), value=encode(alert)))
+            self.alerts.append(alert)
         for it in res.rule_events:
             self.rule_items.setdefault(it.rule, []).append(it)
         return futures
 
-    async def send_rule_events(self) -> list[Any]:
-        """One record per rule for the whole batch (the aggregate stage reads few records)."""
-        out = [await rule_events_topic.send(key=rule.encode(), value=encode(RuleEvent(kind="items", rule=rule, items=items)))
-               for rule, items in self.rule_items.items()]
+    async def send_batch_records(self) -> list[Any]:
+        """The batch's alerts in AlertBatch records, and one rule-events record per rule: the
+        next stages read few records, not one per alert or item."""
+        out = [await alerts_topic.send(key=key, value=value) for key, value in alert_records(self.alerts)]
+        out += [await rule_events_topic.send(key=rule.encode(), value=encode(RuleEvent(kind="items", rule=rule, items=items)))
+                for rule, items in self.rule_items.items()]
+        self.alerts.clear()
         self.rule_items.clear()
         return out
 
@@ -327,7 +333,7 @@ async def decide_items(stream: Any) -> None:
         t0 = time.perf_counter()
         step = _Decide()
         futures = await _each("decide", events, step)
-        futures += await step.send_rule_events()
+        futures += await step.send_batch_records()
         metrics.stage_seconds.labels("decide").observe((time.perf_counter() - t0) / len(events))
         await confirm("decide", futures)
         step.state.commit()  # RocksDB only after the broker has the changelog and the outputs
