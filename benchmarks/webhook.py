@@ -16,6 +16,16 @@ from benchmarks.harness import free_port
 Answer = Callable[[], tuple[int, dict[str, str]]]
 
 
+class _Server(ThreadingHTTPServer):
+    """One connection per request (HTTP/1.0, so that `down` refuses at once), and a listen
+    backlog like a real server's: with the default of 5, eight concurrent connects overflow it and
+    the dropped SYNs are retried by the client's kernel after 1 s, which the latency benchmark
+    measured as warwire's delay."""
+
+    allow_reuse_address = True
+    request_queue_size = 256
+
+
 class Receiver:
     def __init__(self, answer: Answer | None = None) -> None:
         self.arrivals: dict[str, float] = {}
@@ -57,8 +67,7 @@ class Receiver:
         return Handler
 
     def up(self) -> None:
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self.server = _Server(("127.0.0.1", self.port), self._handler())
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def down(self) -> None:

@@ -383,10 +383,15 @@ def _rules_loaded() -> str | None:
     return None if config.rules.rules else "no rules loaded"
 
 
+def _analyzers_warm() -> str | None:
+    return None if analyzers.warm else "analyzer helpers starting"
+
+
 @app.task
 async def start_http() -> None:
     await serve(metrics.registry, {"broker": broker_probe.reason, "tables": _recovered,
-                                   "rules": _rules_loaded}, settings.metrics_port)
+                                   "rules": _rules_loaded, "analyzers": _analyzers_warm}, settings.metrics_port)
+    await analyzers.warm_up(config.taxonomy)
     asyncio.ensure_future(broker_probe.run())
     log.info("worker_started", broker=settings.bootstrap, partitions=settings.partitions,
              taxonomy=config.taxonomy.version, rules=config.rules.version,

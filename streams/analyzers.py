@@ -50,6 +50,22 @@ class AnalyzerPool:
     def __init__(self, processes: int) -> None:
         self.processes = processes
         self._pool: ProcessPoolExecutor | None = None
+        self.warm = processes <= 0
+
+    async def warm_up(self, taxonomy: Taxonomy) -> None:
+        """Start every helper and compile the taxonomy in it before the first batch: a helper
+        started by the first batch costs that batch a second or more (a new interpreter, the
+        stemmers, the automaton). The worker is not ready until this is done."""
+        if self.processes > 0:
+            loop = asyncio.get_running_loop()
+            try:
+                pool = self._executor()
+                await asyncio.gather(*(loop.run_in_executor(pool, _run, taxonomy.version, taxonomy.spec, [])
+                                       for _ in range(self.processes)))
+            except BrokenProcessPool:
+                log.warning("analyzer_restarted", attempt=0, reason="a helper process died while starting")
+                self.close()  # the first batch starts the pool again (analyze)
+        self.warm = True
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
