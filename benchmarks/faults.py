@@ -135,6 +135,10 @@ class Run:
         got = {u for u in self.rx.arrivals if u in expected}
         dups = sum(n - 1 for u, n in self.rx.counts.items() if u in expected and n > 1)
         out = Outcome(scenario, len(expected), len(got), dups, seconds=time.monotonic() - t0)
+        if dups:
+            # A copy a receiver can drop carries the first attempt's Idempotency-Key.
+            same_key = sum(n - 1 for n in self.rx.keys.values() if n > 1)
+            out.notes.append(f"{same_key} of {dups} duplicates carried the Idempotency-Key of an earlier delivery")
         if self.workers.restarts:
             out.notes.append(f"workers exited by themselves {self.workers.restarts} time(s) and were started again")
         if expected - got:
