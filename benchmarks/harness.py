@@ -39,6 +39,8 @@ def free_port(pair: bool = False) -> int:
             p = int(s.getsockname()[1])
         if not pair:
             return p
+        if p >= 65535:
+            continue
         with socket.socket() as s2:
             try:
                 s2.bind(("127.0.0.1", p + 1))

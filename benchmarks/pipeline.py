@@ -130,25 +130,24 @@ def prepare(broker: h.Broker, items: list, extra_topics: list[str]) -> str:  # t
 
 def run_raw_chain(broker: h.Broker, items: list, work: Path) -> dict[str, float]:  # type: ignore[type-arg]
     px = prepare(broker, items, [f"bench.raw{i}" for i in range(1, HOPS + 1)])
-    proc = h.spawn(["-m", "benchmarks.rawchain", broker.bootstrap, px + "warwire.raw", px + "bench.raw", str(HOPS)],
-                   dict(os.environ), work / "rawchain.log")
-    try:
-        out = px + f"bench.raw{HOPS}"
-        return measure(lambda: asyncio.run(_end_offsets(broker.bootstrap, out)), len(items), [proc.pid],
-                       log=work / "rawchain.log")
-    finally:
-        h.stop(proc)
+    argv = ["-m", "benchmarks.rawchain", broker.bootstrap, px + "warwire.raw", px + "bench.raw", str(HOPS)]
+    return _run_baseline(broker, len(items), argv, dict(os.environ), px + f"bench.raw{HOPS}", work / "rawchain.log")
 
 
 def run_passthrough(broker: h.Broker, items: list, work: Path) -> dict[str, float]:  # type: ignore[type-arg]
     px = prepare(broker, items, [f"bench.pass{i}" for i in range(1, HOPS + 1)])
     env = h.worker_env(broker.bootstrap, px, work / f"pass-{px}", WARWIRE_PARTITIONS=str(PARTITIONS),
                        BENCH_HOPS=str(HOPS))
-    proc = h.spawn(["-m", "benchmarks.passthrough"], env, work / "passthrough.log")
+    return _run_baseline(broker, len(items), ["-m", "benchmarks.passthrough"], env, px + f"bench.pass{HOPS}",
+                         work / "passthrough.log")
+
+
+def _run_baseline(broker: h.Broker, n: int, argv: list[str], env: dict[str, str], out: str,
+                  log: Path) -> dict[str, float]:
+    """Run a baseline process until its last topic holds all `n` records."""
+    proc = h.spawn(argv, env, log)
     try:
-        out = px + f"bench.pass{HOPS}"
-        return measure(lambda: asyncio.run(_end_offsets(broker.bootstrap, out)), len(items), [proc.pid],
-                       log=work / "passthrough.log")
+        return measure(lambda: asyncio.run(_end_offsets(broker.bootstrap, out)), n, [proc.pid], log=log)
     finally:
         h.stop(proc)
 

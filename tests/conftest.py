@@ -4,7 +4,6 @@ started once per test session on free loopback ports and stopped at the end."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,31 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.harness import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
 
 
 def free_port_pair() -> int:
-    """A port p such that p and p+1 are both free on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            p = s.getsockname()[1]
-        if p >= 65535:
-            continue
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", p + 1))
-            except OSError:
-                continue
-        return p
-    raise RuntimeError("no free port pair")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port p such that p and p+1 are both free on 127.0.0.1 (the broker and its controller)."""
+    return free_port(pair=True)
 
 
 @dataclass(frozen=True)

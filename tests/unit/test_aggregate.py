@@ -17,22 +17,7 @@ T0 = 1_700_000_000.0
 TOPICS = frozenset({"air-defence", "energy-infrastructure", "nato-accession"})
 
 
-class Store:
-    """A dict standing in for the aggregates table: what the aggregate agent does per event."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-
-    def get_many(self, keys):  # type: ignore[no-untyped-def]
-        return [self.data.get(k) for k in keys]
-
-    def apply(self, res: aggregator.AggResult) -> aggregator.AggResult:
-        for k, v in res.writes.items():
-            if v:
-                self.data[k] = v
-            else:
-                self.data.pop(k, None)
-        return res
+Store = aggregator.DictStore
 
 
 def spec(tmp_path: Path, text: str) -> RuleSpec:
