@@ -1,9 +1,8 @@
 """Shared parts of the broker benchmarks and the fault suite: a real broker, a corpus of items,
-loading a topic, and reading when records arrived on a topic.
+loading a topic or publishing at a steady rate, and starting, supervising and stopping workers.
 
-Every figure the scripts print is measured on the same broker in the same run as its baseline.
-Throughput is read off the output topic itself: the CreateTime of its first and last records
-(set by the producing process when it sends), so the observer's own speed does not enter.
+Every figure the scripts print is measured on the same broker in the same run as its baseline
+(benchmarks/pipeline.py says how throughput is read).
 """
 
 from __future__ import annotations
@@ -176,32 +175,6 @@ async def load(bootstrap: str, topic: str, items: list[NewsItem]) -> None:
         await producer.stop()
 
 
-async def arrival_times(bootstrap: str, topic: str, n: int, timeout_s: float,
-                        stop_when: float | None = None) -> list[float]:
-    """The CreateTime (seconds) of the first `n` records of `topic`, waiting at most `timeout_s`;
-    fewer when the time runs out."""
-    from aiokafka import AIOKafkaConsumer
-
-    from streams.kafka import partitions_of
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                fetch_max_bytes=8 * 1024 * 1024)
-    await consumer.start()
-    times: list[float] = []
-    try:
-        parts = await partitions_of(consumer, topic)
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        deadline = time.monotonic() + timeout_s
-        while len(times) < n and time.monotonic() < deadline:
-            batch = await consumer.getmany(*parts, timeout_ms=500)
-            for records in batch.values():
-                times.extend(r.timestamp / 1000.0 for r in records)
-    finally:
-        await consumer.stop()
-    return sorted(times)[:n]
-
-
 async def publish_at(bootstrap: str, topic: str, items: list[NewsItem], per_s: float) -> dict[str, float]:
     """Publish items at a steady rate; when each was handed to the producer (wall clock), by URL."""
     from aiokafka import AIOKafkaProducer
@@ -236,13 +209,6 @@ def wait_ready(port: str, timeout_s: float) -> None:
             pass
         time.sleep(0.3)
     raise TimeoutError(f"worker on metrics port {port} not ready within {timeout_s:.0f}s")
-
-
-def rate(times: list[float]) -> float:
-    """Records per second between the first and the last of `times`."""
-    if len(times) < 2 or times[-1] <= times[0]:
-        return 0.0
-    return (len(times) - 1) / (times[-1] - times[0])
 
 
 def worker_env(bootstrap: str, topic_prefix: str, data: Path, **extra: str) -> dict[str, str]:
