@@ -124,7 +124,7 @@ class _Lane:
             try:
                 task = decode(DeliveryTask, event.value)
             except Exception as exc:  # noqa: BLE001 - a bad task is dead-lettered, the rest go on
-                self.futures.append(await dlq_topic.send(key=None, value=encode(_letter("attempt", event, str(exc)))))
+                self.futures.append(await dlq_topic.send(key=None, value=encode(_letter("attempt", event.message, str(exc)))))
                 continue
             if self.owns(task.receiver):
                 tasks.append((event.message.partition, task))

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from aiokafka import ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from alerts import delivery, silence_store
@@ -29,6 +30,7 @@ from alerts.silences import Silence
 from streams import logs
 from streams.analyzers import AnalyzerPool
 from streams.app import (
+    WORKER_ID,
     LagMonitor,
     alerts_topic,
     analyzed_topic,
@@ -44,6 +46,7 @@ from streams.core.pipeline import decide
 from streams.core.spec import SpecError
 from streams.core.tagging import Taxonomy, compile_taxonomy, load_taxonomy
 from streams.http import serve
+from streams.intake import RawIntake
 from streams.metrics import PipelineMetrics
 from streams.schema import (
     Alert,
@@ -135,8 +138,8 @@ BATCH_MAX = 500        # events per agent iteration
 BATCH_WAIT_S = 0.01   # how long an iteration waits for more events before it works on what it has
 
 
-def _letter(stage: str, event: Any, reason: str) -> DeadLetter:
-    msg = event.message
+def _letter(stage: str, msg: Any, reason: str) -> DeadLetter:
+    """A dead letter for `msg`: a faust event's message or an aiokafka ConsumerRecord."""
     value = msg.value if isinstance(msg.value, bytes) else b""
     metrics.dead_letters.labels(stage).inc()
     log.warning("dead_lettered", stage=stage, reason=reason, topic=msg.topic,
@@ -145,10 +148,9 @@ def _letter(stage: str, event: Any, reason: str) -> DeadLetter:
                       offset=msg.offset, value=value[:10_000].decode("utf-8", "replace"), at=utcnow())
 
 
-async def _dead_letter(stage: str, event: Any, reason: str) -> Any:
-    msg = event.message
+async def _dead_letter(stage: str, msg: Any, reason: str) -> Any:
     return await dlq_topic.send(key=msg.key if isinstance(msg.key, bytes) else None,
-                                value=encode(_letter(stage, event, reason)))
+                                value=encode(_letter(stage, msg, reason)))
 
 
 async def confirm(stage: str, futures: list[Any]) -> None:
@@ -220,22 +222,22 @@ async def _each(stage: str, events: Any, handle: Callable[[Any], Awaitable[list[
         try:
             futures.extend(await handle(event))
         except RecordError as exc:
-            futures.append(await _dead_letter(stage, event, str(exc)))
+            futures.append(await _dead_letter(stage, event.message, str(exc)))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - an escaping exception would lose the message
             log.exception("stage_failed", stage=stage)
-            futures.append(await _dead_letter(stage, event, f"{type(exc).__name__}: {exc}"))
+            futures.append(await _dead_letter(stage, event.message, f"{type(exc).__name__}: {exc}"))
     return futures
 
 
 analyzers = AnalyzerPool(settings.analyzers)
 
 
-async def _analyze_batch(events: Any) -> list[Any]:
-    records, errors = await analyzers.analyze(config.taxonomy, [e.value for e in events])
-    futures = [await _dead_letter("analyze", events[i], reason) for i, reason in errors]
-    for lang, value in records:
+async def _analyze_batch(records: list[ConsumerRecord]) -> list[Any]:
+    analyzed, errors = await analyzers.analyze(config.taxonomy, [r.value for r in records])
+    futures = [await _dead_letter("analyze", records[i], reason) for i, reason in errors]
+    for lang, value in analyzed:
         futures.append(await analyzed_topic.send(key=lang.encode(), value=value))
     return futures
 
@@ -261,7 +263,7 @@ class _Decide:
                 raise
             except Exception as exc:  # noqa: BLE001 - one item must not cost its batch
                 log.exception("stage_failed", stage="decide", item=analyzed.item.id)
-                letter = _letter("decide", event, f"item {index} ({analyzed.item.id}): {type(exc).__name__}: {exc}")
+                letter = _letter("decide", event.message, f"item {index} ({analyzed.item.id}): {type(exc).__name__}: {exc}")
                 futures.append(await dlq_topic.send(key=analyzed.item.id.encode(), value=encode(letter)))
         sent = self.state.send(partition, f"{partition}:{offset}".encode())
         return [*futures, sent] if sent is not None else futures
@@ -314,15 +316,26 @@ class _Decide:
         self.counts.clear()
 
 
-@app.agent(raw_topic, concurrency=1)
-async def analyze_items(stream: Any) -> None:
-    continuity = Continuity("analyze")
-    async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_S):
-        continuity.check(events)
-        t0 = time.perf_counter()
-        futures = await _analyze_batch(events)
-        metrics.stage_seconds.labels("analyze").observe((time.perf_counter() - t0) / len(events))
-        await confirm("analyze", futures)
+async def _analyze(records: list[ConsumerRecord]) -> None:
+    t0 = time.perf_counter()
+    futures = await _analyze_batch(records)
+    metrics.stage_seconds.labels("analyze").observe((time.perf_counter() - t0) / len(records))
+    await confirm("analyze", futures)
+
+
+def _offsets(kind: str, tp: TopicPartition, offset: int) -> None:
+    gauge = app.monitor.committed if kind == "committed" else app.monitor.end_offset
+    gauge.labels(tp.topic, str(tp.partition)).set(offset)
+
+
+intake = RawIntake(settings.bootstrap, raw_topic.get_topic_name(), f"{app.conf.id}-intake",
+                   f"{app.conf.id}-intake-{WORKER_ID}", _analyze, _offsets, batch_max=BATCH_MAX)
+
+
+@app.task
+async def analyze_items() -> None:
+    """Stage 1 (tag, fingerprint, re-key by language) over warwire.raw: see streams/intake.py."""
+    await intake.run()
 
 
 @app.agent(analyzed_topic, concurrency=1)
@@ -383,6 +396,10 @@ def _rules_loaded() -> str | None:
     return None if config.rules.rules else "no rules loaded"
 
 
+def _intake_joined() -> str | None:
+    return None if intake.assigned is not None else "joining the raw topic's consumer group"
+
+
 def _analyzers_warm() -> str | None:
     return None if analyzers.warm else "analyzer helpers starting"
 
@@ -390,7 +407,8 @@ def _analyzers_warm() -> str | None:
 @app.task
 async def start_http() -> None:
     await serve(metrics.registry, {"broker": broker_probe.reason, "tables": _recovered,
-                                   "rules": _rules_loaded, "analyzers": _analyzers_warm}, settings.metrics_port)
+                                   "rules": _rules_loaded, "analyzers": _analyzers_warm,
+                                   "intake": _intake_joined}, settings.metrics_port)
     await analyzers.warm_up(config.taxonomy)
     asyncio.ensure_future(broker_probe.run())
     log.info("worker_started", broker=settings.bootstrap, partitions=settings.partitions,

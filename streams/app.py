@@ -21,6 +21,8 @@ from streams.schema import APP_ID, TABLES, changelog_topic
 from streams.state import BatchTable
 from streams.topics import AGGREGATE_TTL_S, LEDGER_TTL_S
 
+WORKER_ID = os.environ.get("WARWIRE_WORKER_ID", "0")
+
 
 class IdempotentProducer(faust_aiokafka.Producer):
     """faust enables idempotence only for transactions; we want it for every send. The client is
@@ -110,8 +112,7 @@ class WarwireApp(faust.App):
 def create_app(settings: Settings, app_id: str = APP_ID) -> WarwireApp:
     """The faust app with warwire's settings (also used by the pass-through benchmark baseline,
     so that both run with the same producer, commit and store settings)."""
-    worker_id = os.environ.get("WARWIRE_WORKER_ID", "0")
-    datadir = settings.worker_data / f"worker-{worker_id}"
+    datadir = settings.worker_data / f"worker-{WORKER_ID}"
     return WarwireApp(
         settings.topic(app_id),
         broker=",".join(f"kafka://{h}" for h in settings.bootstrap.split(",")),
@@ -127,7 +128,7 @@ def create_app(settings: Settings, app_id: str = APP_ID) -> WarwireApp:
         stream_wait_empty=False,
         # Static membership: a worker restarted with the same id takes its partitions back at
         # once, without a rebalance that waits for the old member's session to time out.
-        consumer_group_instance_id=f"{settings.topic(app_id)}-{worker_id}",
+        consumer_group_instance_id=f"{settings.topic(app_id)}-{WORKER_ID}",
         broker_session_timeout=20.0,  # a worker that is gone for good loses its partitions after 20 s
         broker_heartbeat_interval=3.0,
         broker_commit_every=100,

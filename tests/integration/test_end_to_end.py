@@ -75,7 +75,7 @@ def test_welt_item_reaches_webhook_once_with_three_topics(httpserver: HTTPServer
 
     port = env["WARWIRE_METRICS_PORT"]
     ready = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).read())
-    assert ready == {"ready": True, "checks": ["analyzers", "broker", "rules", "tables"]}
+    assert ready == {"ready": True, "checks": ["analyzers", "broker", "intake", "rules", "tables"]}
     assert json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()) == {"alive": True}
 
     # A restarted connector reads what it published from Kafka (warwire.feed-state): it fetches the
