@@ -155,7 +155,9 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             described = await admin.describe_topics(names)
-            if all(len(d["partitions"]) == partitions for d in described):
+            # every partition has its leader, or the first sends meet NotLeaderForPartition
+            if all(len(d["partitions"]) == partitions and all(pt["leader"] >= 0 for pt in d["partitions"])
+                   for d in described):
                 return
             await asyncio.sleep(0.2)
     finally:

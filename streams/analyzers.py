@@ -1,6 +1,6 @@
 """Stage 1's CPU work (tagging and fingerprints) in helper processes.
 
-The analyze agent hands each batch of raw values to a helper and sends what comes back, so the
+The analyze stage hands each batch of raw values to a helper and sends what comes back, so the
 worker's own process (which runs faust, stage 2 and delivery on one core) spends almost nothing
 on tagging, and a second core does it. Measured in benchmarks/pipeline.py and docs/benchmarks.md.
 

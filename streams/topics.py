@@ -123,17 +123,20 @@ async def ensure_topics(settings: Settings) -> dict[str, int]:
             except TopicAlreadyExistsError:
                 pass
         # Metadata of topics just created can lag the create call: wait until every topic shows
-        # partitions, then compare counts.
+        # partitions, each with its leader (the first sends would meet NotLeaderForPartition),
+        # then compare counts.
         deadline = time.monotonic() + 30.0
         while True:
             described = await admin.describe_topics(list(wanted))
             actual = {d["topic"]: len(d["partitions"]) for d in described}
-            pending = [t for t in wanted if not actual.get(t)]
+            leaderless = {d["topic"] for d in described if any(p["leader"] < 0 for p in d["partitions"])}
+            pending = [t for t in wanted if not actual.get(t) or t in leaderless]
             if not pending or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
         if pending:
-            raise BrokerUnavailable(f"topics {', '.join(pending)} were created but show no partitions after 30s")
+            raise BrokerUnavailable(f"topics {', '.join(pending)} were created but after 30s show no partitions, "
+                                    "or partitions without a leader")
         wrong = {t: (actual[t], n) for t, n in wanted.items() if actual[t] != n}
         if wrong:
             lines = ", ".join(f"{t} has {a} partitions, expected {n}" for t, (a, n) in wrong.items())
