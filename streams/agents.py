@@ -251,9 +251,11 @@ class _Decide:
         self.counts: Counter[tuple[str, ...]] = Counter()
         self.rule_items: dict[str, list[RuleItem]] = {}
         self.alerts: list[Alert] = []
+        self.items = 0
 
     async def __call__(self, event: Any) -> list[Any]:
         batch = decode(AnalyzedBatch, event.value)
+        self.items += len(batch.items)
         partition, offset = event.message.partition, event.message.offset
         futures: list[Any] = []
         for index, analyzed in enumerate(batch.items):
@@ -320,6 +322,7 @@ async def _analyze(records: list[ConsumerRecord]) -> None:
     t0 = time.perf_counter()
     futures = await _analyze_batch(records)
     metrics.stage_seconds.labels("analyze").observe((time.perf_counter() - t0) / len(records))
+    metrics.stage_items.labels("analyze").inc(len(records))
     await confirm("analyze", futures)
 
 
@@ -347,7 +350,8 @@ async def decide_items(stream: Any) -> None:
         step = _Decide()
         futures = await _each("decide", events, step)
         futures += await step.send_batch_records()
-        metrics.stage_seconds.labels("decide").observe((time.perf_counter() - t0) / len(events))
+        metrics.stage_seconds.labels("decide").observe((time.perf_counter() - t0) / max(step.items, 1))
+        metrics.stage_items.labels("decide").inc(step.items)
         await confirm("decide", futures)
         step.state.commit()  # RocksDB only after the broker has the changelog and the outputs
         step.publish_counts()

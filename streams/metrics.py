@@ -15,6 +15,9 @@ class PipelineMetrics:
                                   ["reason"], registry=registry)
         self.tagged = Counter("warwire_tagging_items_total", "Items given a topic, by topic",
                               ["topic"], registry=registry)
+        self.stage_items = Counter("warwire_pipeline_stage_items_total", "Items through each stage",
+                                   ["stage"], registry=registry)
+        # Observed once per batch: the batch's time over its items.
         self.stage_seconds = Histogram("warwire_pipeline_stage_seconds", "Time spent per item, by stage",
                                        ["stage"], registry=registry,
                                        buckets=(1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5))

@@ -46,7 +46,7 @@ OPERATORS = dashboard("warwire-operators", "warwire: operators", [
     panel(3, "Feed health (1 = healthy)", [("warwire_connector_feed_healthy", "{{feed}}")], 0, 8, kind="stat"),
     panel(4, "Parse errors (per hour)", [("sum by (feed, kind) (increase(warwire_connector_parse_errors_total[1h])) or vector(0)", "{{feed}} {{kind}}")],
           12, 8),
-    panel(5, "Throughput per stage (items/s)", [("sum by (stage) (rate(warwire_pipeline_stage_seconds_count[5m]))", "{{stage}}"),
+    panel(5, "Throughput per stage (items/s)", [("sum by (stage) (rate(warwire_pipeline_stage_items_total[5m]))", "{{stage}}"),
                                                 ("sum(rate(warwire_connector_items_published_total[5m]))", "published")],
           0, 16, unit="ops"),
     panel(6, "Dedupe ratio (duplicates / items)", [(
