@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from alerts import delivery, silence_store
@@ -326,13 +326,8 @@ async def _analyze(records: list[ConsumerRecord]) -> None:
     await confirm("analyze", futures)
 
 
-def _offsets(kind: str, tp: TopicPartition, offset: int) -> None:
-    gauge = app.monitor.committed if kind == "committed" else app.monitor.end_offset
-    gauge.labels(tp.topic, str(tp.partition)).set(offset)
-
-
 intake = RawIntake(settings.bootstrap, raw_topic.get_topic_name(), f"{app.conf.id}-intake",
-                   f"{app.conf.id}-intake-{WORKER_ID}", _analyze, _offsets, batch_max=BATCH_MAX)
+                   f"{app.conf.id}-intake-{WORKER_ID}", _analyze, app.monitor, batch_max=BATCH_MAX)
 
 
 @app.task

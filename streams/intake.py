@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -49,13 +50,12 @@ class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
 
 class RawIntake:
     """Consume `topic` in batches for `handle`, which returns once the batch's output is on the
-    broker (or ends the process); commit after it. `on_offsets(kind, tp, offset)` reports end
-    and committed offsets for the lag gauges."""
+    broker (or ends the process); commit after it. End and committed offsets go to `monitor`
+    as faust reports its own (`track_tp_end_offset`, `on_tp_commit`: streams.app.LagMonitor)."""
 
     def __init__(self, bootstrap: str, topic: str, group: str, instance_id: str, handle: Handler,
-                 on_offsets: Callable[[str, TopicPartition, int], None], batch_max: int = 500,
-                 max_fetch_bytes: int = 8 * 1024 * 1024) -> None:
-        self.topic, self.handle, self.on_offsets, self.batch_max = topic, handle, on_offsets, batch_max
+                 monitor: Any, batch_max: int = 500, max_fetch_bytes: int = 8 * 1024 * 1024) -> None:
+        self.topic, self.handle, self.monitor, self.batch_max = topic, handle, monitor, batch_max
         self.busy = asyncio.Lock()
         self.assigned: list[int] | None = None  # None until the first assignment
         self.options = dict(
@@ -84,7 +84,7 @@ class RawIntake:
         for tp in owned:
             end = consumer.highwater(tp)
             if end is not None:
-                self.on_offsets("end", tp, end)
+                self.monitor.track_tp_end_offset(tp, end)
         if not batch:
             return
         await self.handle([r for rs in batch.values() for r in rs])
@@ -97,5 +97,4 @@ class RawIntake:
             log.warning("intake_commit_failed", error=f"{type(exc).__name__}: {exc}",
                         partitions=sorted(tp.partition for tp in offsets))
             return
-        for tp, offset in offsets.items():
-            self.on_offsets("committed", tp, offset)
+        self.monitor.on_tp_commit(offsets)

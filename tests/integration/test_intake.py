@@ -36,11 +36,15 @@ def _intake(bootstrap: str, topic: str, group: str, member: str, seen: Counter, 
             seen[r.value] += 1
         by_member[member] += len(records)
 
-    def offsets(kind: str, tp: TopicPartition, offset: int) -> None:
-        if kind == "committed":
-            committed[member, tp.partition] = offset
+    class Monitor:  # the two LagMonitor methods the intake reports to
+        def track_tp_end_offset(self, tp: TopicPartition, offset: int) -> None:
+            pass
 
-    return RawIntake(bootstrap, topic, group, f"{group}-{member}", handle, offsets, batch_max=50)
+        def on_tp_commit(self, offsets: dict[TopicPartition, int]) -> None:
+            for tp, offset in offsets.items():
+                committed[member, tp.partition] = offset
+
+    return RawIntake(bootstrap, topic, group, f"{group}-{member}", handle, Monitor(), batch_max=50)
 
 
 async def _until(cond, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
