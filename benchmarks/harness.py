@@ -148,18 +148,16 @@ def prefix() -> str:
 async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+    from streams.topics import wait_for_partitions
+
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(t, partitions, 1) for t in names])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            described = await admin.describe_topics(names)
-            # every partition has its leader, or the first sends meet NotLeaderForPartition
-            if all(len(d["partitions"]) == partitions and all(pt["leader"] >= 0 for pt in d["partitions"])
-                   for d in described):
-                return
-            await asyncio.sleep(0.2)
+        actual, pending = await wait_for_partitions(admin, names)
+        wrong = [t for t in names if actual.get(t) != partitions]
+        if pending or wrong:
+            raise RuntimeError(f"topics {', '.join(pending or wrong)} lack their {partitions} partitions or leaders after 30 s")
     finally:
         await admin.close()
 

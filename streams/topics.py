@@ -106,6 +106,22 @@ async def _wait(bootstrap: str, deadline: float, timeout_s: float) -> None:
     raise BrokerUnavailable(f"no Kafka broker answered at {bootstrap} within {timeout_s:.0f}s: {last}")
 
 
+async def wait_for_partitions(admin: AIOKafkaAdminClient, names: list[str],
+                              timeout_s: float = 30.0) -> tuple[dict[str, int], list[str]]:
+    """Metadata of topics just created can lag the create call: wait until every topic shows
+    partitions, each with its leader (the first sends would meet NotLeaderForPartition). Each
+    topic's partition count, and the topics still pending at the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = await admin.describe_topics(names)
+        actual = {d["topic"]: len(d["partitions"]) for d in described}
+        leaderless = {d["topic"] for d in described if any(p["leader"] < 0 for p in d["partitions"])}
+        pending = [t for t in names if not actual.get(t) or t in leaderless]
+        if not pending or time.monotonic() > deadline:
+            return actual, pending
+        await asyncio.sleep(0.2)
+
+
 async def ensure_topics(settings: Settings) -> dict[str, int]:
     """Create missing pipeline and changelog topics; check existing ones have the expected
     partition count, and wait until the broker shows every one of them."""
@@ -122,18 +138,7 @@ async def ensure_topics(settings: Settings) -> dict[str, int]:
                 await admin.create_topics(new, timeout_ms=10000)
             except TopicAlreadyExistsError:
                 pass
-        # Metadata of topics just created can lag the create call: wait until every topic shows
-        # partitions, each with its leader (the first sends would meet NotLeaderForPartition),
-        # then compare counts.
-        deadline = time.monotonic() + 30.0
-        while True:
-            described = await admin.describe_topics(list(wanted))
-            actual = {d["topic"]: len(d["partitions"]) for d in described}
-            leaderless = {d["topic"] for d in described if any(p["leader"] < 0 for p in d["partitions"])}
-            pending = [t for t in wanted if not actual.get(t) or t in leaderless]
-            if not pending or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
+        actual, pending = await wait_for_partitions(admin, list(wanted))
         if pending:
             raise BrokerUnavailable(f"topics {', '.join(pending)} were created but after 30s show no partitions, "
                                     "or partitions without a leader")
