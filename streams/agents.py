@@ -332,8 +332,16 @@ intake = RawIntake(settings.bootstrap, raw_topic.get_topic_name(), f"{app.conf.i
 
 @app.task
 async def analyze_items() -> None:
-    """Stage 1 (tag, fingerprint, re-key by language) over warwire.raw: see streams/intake.py."""
-    await intake.run()
+    """Stage 1 (tag, fingerprint, re-key by language) over warwire.raw: see streams/intake.py.
+    A task that ended would leave the worker ready with stage 1 stopped, so a failure ends the
+    worker instead, its batch uncommitted (bad records are dead-lettered, not failures)."""
+    try:
+        await intake.run()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        log.exception("stage_failed", stage="analyze")
+        _abort("analyze", f"{type(exc).__name__}: {exc}")
 
 
 @app.agent(analyzed_topic, concurrency=1)
