@@ -93,3 +93,65 @@ def test_secrets_never_reach_a_log_line(caplog: pytest.LogCaptureFixture, capsys
 def test_ledger_decides_what_a_worker_does_with_a_task_it_reads_again(state, receiver_type, action) -> None:  # type: ignore[no-untyped-def]
     assert delivery.on_ledger(state, receiver_type) == action
 
+
+
+HOSTILE = Alert(
+    id="h1", rule="tracked-topics", severity="critical", key="s-2", fired_at=datetime(2023, 9, 28, tzinfo=UTC),
+    receivers=["newsroom-slack"], title="<!channel> Patriot <@U024BE7LH> <#C024BE7LR> & <https://evil.example|x>",
+    url="https://x.example/a|<!here> pwned>", source="<!everyone>", outlets=1, sources=["<!here>"],
+    topics=["air-defence"], summary="Patriot <!subteam^S123> *bold* <https://evil.example|click> @channel",
+    matches=[Match(topic="air-defence", term="<!here>Patriot", field="summary", start=0, end=7)],
+    reason="<!channel> 12 items in 1h")
+
+
+@pytest.mark.parametrize("url", [
+    "javascript:alert(1)", "JavaScript:alert(document.cookie)", "data:text/html,<script>alert(1)</script>",
+    "file:///etc/passwd", "slack://channel?id=C1", "//evil.example/x", "/relative", "http://", "http://[::1",
+])
+def test_slack_headline_links_only_absolute_http_urls(url: str) -> None:
+    """A link whose scheme is not http(s), or that has no host, becomes the title alone: no link."""
+    from msgspec.structs import replace
+
+    from tests.slack_blocks import control_sequences, validate_message
+    msg = slack_payload(replace(HOSTILE, url=url))
+    validate_message(msg)
+    assert control_sequences(msg) == []
+    assert not any("<" in t and "|" in t.split("<", 1)[1] for t in [msg["blocks"][0]["text"]["text"]])
+
+
+def test_slack_payload_leaves_no_mention_link_or_markup_from_feed_text() -> None:
+    """Title, summary, source, terms, reason and the fallback text are escaped; the item URL keeps
+    its characters percent-encoded, so `|<!here>…` cannot end the link and put its own label."""
+    from tests.slack_blocks import control_sequences, validate_message
+    msg = slack_payload(HOSTILE)
+    validate_message(msg)
+    assert control_sequences(msg) == []
+    head = msg["blocks"][0]["text"]["text"]
+    assert head.startswith(":rotating_light: *<https://x.example/a%7C%3C!here%3E%20pwned%3E|&lt;!channel&gt; Patriot")
+    assert msg["text"].startswith("[critical] &lt;!channel&gt; Patriot &lt;@U024BE7LH&gt;")
+    assert all(obj.get("verbatim") is True for b in msg["blocks"]
+               for obj in ([b["text"]] if "text" in b else b.get("elements", [])))
+
+
+def test_slack_link_url_keeps_ampersands_as_entities() -> None:
+    from alerts.render import safe_link_url
+    assert safe_link_url("https://x.example/a?b=1&c=2#f") == "https://x.example/a?b=1&amp;c=2#f"
+    assert safe_link_url("https://x.example/ä b\"") == "https://x.example/%C3%A4%20b%22"
+
+
+def test_slack_digest_is_cut_at_a_line_and_says_how_many_more() -> None:
+    """A digest of 400 entries fits one section (≤ 3,000 characters), ends on a whole line and
+    counts every entry it left out."""
+    from msgspec.structs import replace
+
+    from streams.schema import DigestEntry
+    from tests.slack_blocks import validate_message
+    entries = [DigestEntry(id=f"d{i}", title=f"Entry {i} & <more>", url=f"https://x.example/{i}", source="AP")
+               for i in range(400)]
+    msg = slack_payload(replace(ALERT, digest=entries))
+    validate_message(msg)
+    body = next(b["text"]["text"] for b in msg["blocks"] if b["type"] == "section" and "Entry 0" in b["text"]["text"])
+    lines = body.splitlines()
+    assert len(body) <= 3000
+    assert lines[-1] == f"… and {400 - (len(lines) - 1)} more"
+    assert all(line.startswith("• <https://x.example/") and line.endswith("· AP") for line in lines[:-1])
