@@ -57,7 +57,8 @@ def test_hostile_feed_reaches_slack_without_mentions_or_foreign_links(httpserver
     assert all("Hostile &lt;!channel&gt; · 1 outlet(s)" in texts(p) for p in received)
     kyiv = next(p for p in received if "Kyiv" in p["text"])
     head = kyiv["blocks"][0]["text"]["text"]
-    assert head == ":warning: *<https://news.example/kyiv-drones%7C%3C!here%3E%20pwned%3E|Air defence shoots down 40 drones over Kyiv>*"
+    assert head == (":warning: *<https://news.example/kyiv-drones%7C%3C!here%3E%20pwned%3E"
+                    "|Air defence shoots down 40 drones over Kyiv>*")
     for p in received:
         if "Kyiv" not in p["text"]:  # javascript: and data: links are dropped: the title stands alone
             assert "<" not in p["blocks"][0]["text"]["text"], p["blocks"][0]
