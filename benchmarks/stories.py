@@ -126,12 +126,150 @@ def load(folder: Path = CORPUS) -> Corpus:
     return c
 
 
+@dataclass
+class Score:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+
+    def add(self, predicted: bool, actual: bool) -> None:
+        self.tp += predicted and actual
+        self.fp += predicted and not actual
+        self.fn += actual and not predicted
+        self.tn += not predicted and not actual
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+
+def _now(item: NewsItem) -> float:
+    return item.published.timestamp() if item.published else 0.0
+
+
+def _decider():  # type: ignore[no-untyped-def]
+    from streams.core.pipeline import MemoryState
+    from streams.core.tagging import compile_taxonomy, load_taxonomy
+    tax = compile_taxonomy(load_taxonomy(ROOT / "config" / "topics.yaml"))
+    return MemoryState, tax
+
+
+def stream(c: Corpus) -> tuple[dict[str, str], dict[str, object]]:
+    """Every item of `c` through one state in time order: item id -> story, and the tagged
+    records (for --explain and related_to)."""
+    memory_state, tax = _decider()
+    st = memory_state()
+    out, tagged = {}, {}
+    for it in c.items:
+        t = st.run(it, tax, None, _now(it)).tagged
+        out[it.id], tagged[it.id] = t.story, t
+    return out, tagged
+
+
+def bcubed(gold: dict[str, str], predicted: dict[str, str]) -> tuple[float, float, float]:
+    """BCubed precision, recall and F1 of a clustering (every item weighs the same)."""
+    by_gold: dict[str, set[str]] = defaultdict(set)
+    by_pred: dict[str, set[str]] = defaultdict(set)
+    for i in predicted:
+        by_gold[gold[i]].add(i)
+        by_pred[predicted[i]].add(i)
+    p = r = 0.0
+    for i in predicted:
+        g, q = by_gold[gold[i]], by_pred[predicted[i]]
+        both = len(g & q)
+        p += both / len(q)
+        r += both / len(g)
+    n = len(predicted) or 1
+    p, r = p / n, r / n
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def pairs_alone(c: Corpus, pairs: list[Pair]) -> tuple[dict[Pair, bool], list[Pair]]:
+    """Each pair decided on its own state, a then b, and b then a: the verdict of a→b, and the
+    pairs whose two orders disagree."""
+    memory_state, tax = _decider()
+    by_id = {it.id: it for it in c.items}
+    verdict, asymmetric = {}, []
+    for p in pairs:
+        out = []
+        for first, second in ((p.a, p.b), (p.b, p.a)):
+            st = memory_state()
+            s1 = st.run(by_id[first], tax, None, _now(by_id[first])).tagged.story
+            s2 = st.run(by_id[second], tax, None, _now(by_id[second])).tagged.story
+            out.append(s1 == s2)
+        verdict[p] = out[0]
+        if out[0] != out[1]:
+            asymmetric.append(p)
+    return verdict, asymmetric
+
+
+def evaluate(c: Corpus, show: bool = False) -> dict[str, object]:
+    """Every figure of the module docstring for one corpus (a split, or all of it)."""
+    predicted, tagged = stream(c)
+    alone, asymmetric = pairs_alone(c, c.pairs)
+    result: dict[str, object] = {}
+    for mode, verdict in (("alone", alone), ("stream", {p: predicted[p.a] == predicted[p.b] for p in c.pairs})):
+        total, heavy = Score(), Score()
+        per: dict[str, Score] = defaultdict(Score)
+        for p in c.pairs:
+            total.add(verdict[p], p.duplicate)
+            per[p.category].add(verdict[p], p.duplicate)
+            if p.category in HEAVY or not p.duplicate:
+                heavy.add(verdict[p], p.duplicate)
+            if show and mode == "stream" and verdict[p] != p.duplicate:
+                print(f"  {'missed' if p.duplicate else 'joined'} {p.category:<13} {p.a} ~ {p.b}")
+        result[mode] = {
+            "precision": round(total.precision, 3), "recall": round(total.recall, 3),
+            "heavy_recall": round(heavy.recall, 3),
+            "categories": {k: ({"recall": round(v.recall, 3), "found": v.tp, "of": v.tp + v.fn} if v.tp + v.fn
+                               else {"kept_apart": v.tn, "of": v.tn + v.fp}) for k, v in sorted(per.items())}}
+    gold = {i: c.story[i] for i in predicted}
+    bp, br, bf = bcubed(gold, predicted)
+    result["bcubed"] = {"precision": round(bp, 3), "recall": round(br, 3), "f1": round(bf, 3),
+                        "singletons_f1": round(bcubed(gold, {i: i for i in predicted})[2], 3)}
+    result["asymmetric_pairs"] = len(asymmetric)
+    links = [(c.story[i], getattr(tagged[i], "related_to", None)) for i in predicted]
+    result["follow_ups_linked"] = sum(1 for sid, rel in links if rel and c.related.get(sid))
+    result["items"], result["stories"] = len(c.items), len(set(gold.values()))
+    return result
+
+
+def _print(split: str, r: dict) -> None:  # type: ignore[type-arg]
+    print(f"== {split}: {r['items']} items, {r['stories']} stories")
+    for mode in ("alone", "stream"):
+        m = r[mode]
+        print(f"pairs {mode:<6} P={m['precision']:.3f} R={m['recall']:.3f} heavy-rewrite R={m['heavy_recall']:.3f}")
+        for k, v in m["categories"].items():
+            if "found" in v:
+                print(f"    same story  {k:<14} {v['found']:>3}/{v['of']:<3} R={v['recall']:.3f}")
+            else:
+                print(f"    not same    {k:<14} {v['kept_apart']:>3}/{v['of']:<3} kept apart")
+    b = r["bcubed"]
+    print(f"stream BCubed P={b['precision']:.3f} R={b['recall']:.3f} F1={b['f1']:.3f} (every item alone: F1={b['singletons_f1']:.3f})")
+    print(f"a→b and b→a disagree on {r['asymmetric_pairs']} pairs")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", choices=["dev", "test", "all"], default=None)
     ap.add_argument("--counts", action="store_true", help="print the corpus's size per split and category")
+    ap.add_argument("--show-errors", action="store_true", help="list every pair the stream gets wrong")
+    ap.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args = ap.parse_args()
     c = load()
+    if not args.counts:
+        out = {}
+        for split in ([args.split] if args.split else ["dev", "test"]):
+            out[split] = evaluate(c.of_split(split), args.show_errors)
+            _print(split, out[split])
+        if args.json:
+            print(json.dumps(out))
+        return
     if args.counts:
         for split in ("dev", "test"):
             sub = c.of_split(split)
