@@ -153,6 +153,6 @@ def make_alert(firing: Firing, tagged: TaggedItem, now: float) -> Alert:
         rule=firing.rule.name, severity=firing.rule.spec.severity, key=firing.key,
         fired_at=datetime.fromtimestamp(now, UTC), receivers=list(firing.rule.receivers),
         title=item.title, url=item.url, source=item.source, story=tagged.story,
-        outlets=tagged.outlets, sources=list(tagged.sources), topics=list(tagged.topics),
+        related_to=tagged.related_to or "", outlets=tagged.outlets, sources=list(tagged.sources), topics=list(tagged.topics),
         matches=list(tagged.matches), summary=item.summary[:500],
     )

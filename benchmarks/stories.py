@@ -24,7 +24,7 @@ import itertools
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -55,13 +55,43 @@ class Corpus:
     split: dict[str, str] = field(default_factory=dict)       # item id -> dev | test
     related: dict[str, str] = field(default_factory=dict)     # story -> the story it follows up
     pairs: list[Pair] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)  # stories that belong together in time
+
+    def busy(self) -> Corpus:
+        """The same corpus as one busy news day: every group of stories that belong together in
+        time (a story, its follow-ups, its look-alikes) is moved, whole, to the same day, so that
+        unrelated stories run at the same hours, as they do in a real stream."""
+        parent: dict[str, str] = {}
+
+        def root(s: str) -> str:
+            while parent.get(s, s) != s:
+                s = parent[s]
+            return s
+
+        for a, b in self.links:
+            ra, rb = root(a), root(b)
+            if ra != rb:
+                parent[ra] = rb
+        start: dict[str, datetime] = {}
+        for it in self.items:
+            r = root(self.story[it.id])
+            if it.published and (r not in start or it.published < start[r]):
+                start[r] = it.published
+        base = datetime(2025, 1, 15, tzinfo=UTC)
+        moved = []
+        for it in self.items:
+            s0 = start[root(self.story[it.id])]
+            day0 = s0.replace(hour=0, minute=0, second=0, microsecond=0)
+            moved.append(msgspec.structs.replace(it, published=base + (it.published - day0)))  # type: ignore[operator]
+        moved.sort(key=lambda it: (it.published, it.id))
+        return Corpus(moved, self.kind, self.story, self.split, self.related, self.pairs, self.links)
 
     def of_split(self, split: str) -> Corpus:
         if split == "all":
             return self
         keep = {i for i, s in self.split.items() if s == split}
         return Corpus([it for it in self.items if it.id in keep], self.kind, self.story, self.split, self.related,
-                      [p for p in self.pairs if p.split == split])
+                      [p for p in self.pairs if p.split == split], self.links)
 
 
 def _category(ka: str, kb: str) -> str:
@@ -118,9 +148,11 @@ def load(folder: Path = CORPUS) -> Corpus:
 
     for sid, earlier in c.related.items():
         cross(earlier, sid, "follow-up")
+        c.links.append((earlier, sid))
     for kind, sids in groups.values():
         for s1, s2 in itertools.combinations(sids, 2):
             cross(s1, s2, kind)
+            c.links.append((s1, s2))
     for sid, other in translations:
         cross(other, sid, "translation")
     return c
@@ -233,8 +265,21 @@ def evaluate(c: Corpus, show: bool = False) -> dict[str, object]:
     result["bcubed"] = {"precision": round(bp, 3), "recall": round(br, 3), "f1": round(bf, 3),
                         "singletons_f1": round(bcubed(gold, {i: i for i in predicted})[2], 3)}
     result["asymmetric_pairs"] = len(asymmetric)
-    links = [(c.story[i], getattr(tagged[i], "related_to", None)) for i in predicted]
-    result["follow_ups_linked"] = sum(1 for sid, rel in links if rel and c.related.get(sid))
+    # Follow-ups: the first item of a labelled follow-up story should start a new story whose
+    # related_to is the story its labelled earlier story was given; no other story should be linked.
+    first_of: dict[str, str] = {}
+    for it in c.items:
+        first_of.setdefault(c.story[it.id], it.id)
+    linked = wrong = 0
+    for sid, first in first_of.items():
+        rel = getattr(tagged[first], "related_to", None)
+        earlier = c.related.get(sid)
+        if earlier and earlier in first_of and rel == predicted[first_of[earlier]]:
+            linked += 1
+        elif rel and not (earlier and earlier in first_of):
+            wrong += 1
+    result["follow_ups"] = {"linked": linked, "of": sum(1 for s in first_of if c.related.get(s) in first_of),
+                            "other_stories_linked": wrong}
     result["items"], result["stories"] = len(c.items), len(set(gold.values()))
     return result
 
@@ -250,8 +295,88 @@ def _print(split: str, r: dict) -> None:  # type: ignore[type-arg]
             else:
                 print(f"    not same    {k:<14} {v['kept_apart']:>3}/{v['of']:<3} kept apart")
     b = r["bcubed"]
-    print(f"stream BCubed P={b['precision']:.3f} R={b['recall']:.3f} F1={b['f1']:.3f} (every item alone: F1={b['singletons_f1']:.3f})")
+    print(f"stream BCubed P={b['precision']:.3f} R={b['recall']:.3f} F1={b['f1']:.3f} "
+          f"(every item alone: F1={b['singletons_f1']:.3f})")
     print(f"a→b and b→a disagree on {r['asymmetric_pairs']} pairs")
+    f = r["follow_ups"]
+    print(f"follow-ups linked to the story they follow: {f['linked']}/{f['of']}; other new stories linked: "
+          f"{f['other_stories_linked']}")
+
+
+FEATURES = ("text", "title", "names", "name_share", "values_agree", "values_conflict", "log_hours", "template",
+            "place_conflict", "day_conflict")
+
+
+def training_rows(c: Corpus) -> tuple[list[list[float]], list[int], dict[str, int]]:
+    """Teacher-forced examples for the story decision: each item in time order is compared (by the
+    story tier's own candidate search and features) with the labelled stories built so far, and
+    then added to its own labelled story. One row per (item, candidate story); label 1 when the
+    candidate is the item's story. Also how often the item's story was among the candidates."""
+    from streams.core import dedupe, stories
+    data: dict[str, bytes] = {}
+
+    def get_many(keys):  # type: ignore[no-untyped-def]
+        return [data.get(k) for k in keys]
+
+    first: dict[str, str] = {}
+    rows, labels = [], []
+    found = {"had_story": 0, "retrieved": 0}
+    for it in c.items:
+        fp = dedupe.fingerprint(it)
+        gold = c.story[it.id]
+        sid = dedupe.story_id(first.setdefault(gold, it.id))
+        ctx = stories.Context.read(fp.lang, fp.story_terms, _now(it), get_many)
+        cands = ctx.compare(7 * 86400.0)
+        if first[gold] != it.id:
+            found["had_story"] += 1
+            found["retrieved"] += any(cd.story == sid for cd in cands)
+        for cd in cands:
+            rows.append([getattr(cd.features, f) for f in FEATURES])
+            labels.append(int(cd.story == sid))
+        known = ctx.profile(sid)
+        data.update(ctx.record(sid, first[gold], known))
+    return rows, labels, found
+
+
+def fit(c: Corpus, l2: float = 1.0) -> dict[str, float]:
+    """Logistic regression (L2, full-batch Newton steps) on the teacher-forced rows of `c`, on its
+    own timeline and as one busy day (`Corpus.busy`), so that time alone cannot decide."""
+    import numpy as np
+    rows, labels, found = training_rows(c)
+    busy_rows, busy_labels, _ = training_rows(c.busy())
+    rows, labels = rows + busy_rows, labels + busy_labels
+    x = np.hstack([np.ones((len(rows), 1)), np.array(rows)])
+    y = np.array(labels, dtype=float)
+    w = np.zeros(x.shape[1])
+    reg = l2 * np.eye(x.shape[1])
+    reg[0, 0] = 0.0
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-x @ w))
+        grad = x.T @ (p - y) + reg @ w
+        hess = x.T @ (x * (p * (1 - p))[:, None]) + reg
+        w -= np.linalg.solve(hess, grad)
+    print(f"fit on {len(rows)} (item, story) rows, {int(y.sum())} positive; the item's story was a candidate "
+          f"{found['retrieved']}/{found['had_story']} times")
+    return {"bias": round(float(w[0]), 2), **{f: round(float(v), 2) for f, v in zip(FEATURES, w[1:], strict=True)}}
+
+
+def sweep(c: Corpus, weights: dict[str, float]) -> None:
+    """The dev stream's figures at each join threshold, under `weights`."""
+    from streams.core import stories
+    saved = dict(stories.WEIGHTS), stories.JOIN_P
+    stories.WEIGHTS.update(weights)
+    try:
+        for p in (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7):
+            stories.JOIN_P = p
+            for name, corpus in (("timeline", c), ("busy day", c.busy())):
+                r = evaluate(corpus)
+                m, b = r["stream"], r["bcubed"]
+                print(f"JOIN_P {p:.2f} {name}: pairs P={m['precision']:.3f} R={m['recall']:.3f} "  # type: ignore[index]
+                      f"heavy R={m['heavy_recall']:.3f} BCubed F1={b['f1']:.3f}")  # type: ignore[index]
+    finally:
+        stories.WEIGHTS.clear()
+        stories.WEIGHTS.update(saved[0])
+        stories.JOIN_P = saved[1]
 
 
 def main() -> None:
@@ -260,8 +385,16 @@ def main() -> None:
     ap.add_argument("--counts", action="store_true", help="print the corpus's size per split and category")
     ap.add_argument("--show-errors", action="store_true", help="list every pair the stream gets wrong")
     ap.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    ap.add_argument("--fit", action="store_true", help="fit the story decision's weights on the dev split and "
+                    "print them with the dev figures at each join threshold (never on test)")
     args = ap.parse_args()
     c = load()
+    if args.fit:
+        dev = c.of_split("dev")
+        weights = fit(dev)
+        print("WEIGHTS =", json.dumps(weights))
+        sweep(dev, weights)
+        return
     if not args.counts:
         out = {}
         for split in ([args.split] if args.split else ["dev", "test"]):

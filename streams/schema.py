@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from streams.core.storyterms import StoryTerms
+
 SCHEMA_VERSION = 1
 
 # Topic names, and the partition counts the broker script and the app agree on. Source topics
@@ -83,6 +85,8 @@ class Fingerprint(msgspec.Struct, frozen=True, kw_only=True):
     sketch: list[int] = msgspec.field(default_factory=list)  # smallest 32-bit hashes of content words, sorted
     numbers: list[int] = msgspec.field(default_factory=list)
     keys: list[str] = msgspec.field(default_factory=list)  # candidate keys: smallest word-pair hashes
+    published: float | None = None  # the item's own time (epoch s), for story time proximity
+    story_terms: StoryTerms | None = None  # stems, names and figures for story clustering
 
 
 class AnalyzedItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -143,6 +147,7 @@ class TaggedItem(msgspec.Struct, frozen=True, kw_only=True):
     story: str
     duplicate_of: str | None = None
     duplicate_reason: str | None = None
+    related_to: str | None = None  # the earlier story this new one follows up
     outlets: int = 1
     sources: list[str] = msgspec.field(default_factory=list)
     topics: list[str] = msgspec.field(default_factory=list)
@@ -165,6 +170,7 @@ class StoryUpdate(msgspec.Struct, frozen=True, kw_only=True):
     outlets: int
     sources: list[str] = msgspec.field(default_factory=list)
     topics: list[str] = msgspec.field(default_factory=list)
+    related_to: str | None = None
     v: int = SCHEMA_VERSION
 
 
@@ -195,6 +201,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     url: str = ""
     source: str = ""
     story: str = ""
+    related_to: str = ""  # the earlier story this alert's story follows up
     outlets: int = 1
     sources: list[str] = msgspec.field(default_factory=list)
     topics: list[str] = msgspec.field(default_factory=list)

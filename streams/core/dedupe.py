@@ -41,6 +41,7 @@ import msgspec
 import Stemmer
 import xxhash
 
+from streams.core import stories, storyterms
 from streams.core.text import fold, tokens
 from streams.schema import Fingerprint, NewsItem
 
@@ -54,6 +55,7 @@ SINGLE_CANDIDATES = 4  # and the newest of those sharing one
 MIN_CONTENT_WORDS = 4
 MIN_WORD_LEN = 4
 MIN_CONTAINMENT = 0.65
+TEMPLATE_LENGTH_RATIO = 0.6
 UK_PREFIX = 6
 _STEMMERS = {"de": "german", "en": "english", "fr": "french", "ru": "russian"}
 _stemmers: dict[str, Stemmer.Stemmer] = {}
@@ -116,7 +118,10 @@ def fingerprint(item: NewsItem, title_words: list[str] | None = None, summary_wo
     th = _content_hashes(_stems(tw, lang))
     sh = _content_hashes(_stems(sw, lang))
     hashes = th + sh
-    numbers = sorted({int(w) if len(w) < 10 else _h32(w) for w in filter(str.isdigit, words)})
+    terms = storyterms.extract(item.title, item.summary, lang)
+    # Figures as written in any form (130.000, 130,000, "five"), years left out, in the same
+    # normal form the story tier compares.
+    numbers = terms.values
     distinct = sorted(set(hashes))
     keys: list[str] = []
     if len(distinct) >= MIN_CONTENT_WORDS:
@@ -131,6 +136,7 @@ def fingerprint(item: NewsItem, title_words: list[str] | None = None, summary_wo
         item=item.id, source=item.labels.get("outlet") or item.source, lang=lang,
         url_key="u:" + _digest(item.url) if item.url else None, text_key=text_key,
         words=len(distinct), sketch=distinct[:SKETCH_SIZE], numbers=numbers, keys=keys,
+        published=item.published.timestamp() if item.published else None, story_terms=terms,
     )
 
 
@@ -174,9 +180,11 @@ class ItemRecord(msgspec.Struct, frozen=True, array_like=True):
 class Decision:
     story: str
     duplicate_of: str | None
-    reason: str | None  # "id", "url", "text", "near" or None for a new story
+    reason: str | None  # "id", "url", "text", "near", "story" or None for a new story
     score: float | None = None
     replay: bool = False  # this very item was decided before (a redelivery after a crash)
+    related_to: str | None = None  # a new story that follows up this earlier one
+    choice: stories.Choice | None = None  # what the story tier compared (for --explain)
 
 
 def story_id(first_item: str) -> str:
@@ -216,15 +224,40 @@ def decide(fp: Fingerprint, get_many: GetMany, now: float, horizon_s: float = DE
         # The same id again (a feed that republished it): a duplicate of its story's first item.
         return Decision(own.story, own.first, "id"), {}
     buckets = {k: _items(v) for k, v in zip(fp.keys, values[3:], strict=True)}
+    at = event_time(fp.published, now, horizon_s)
+    ctx = stories.Context.read(fp.lang, fp.story_terms, at, get_many) if fp.story_terms is not None else None
     decision: Decision | None = None
     for reason, data in (("url", values[1]), ("text", values[2])):
         if data and decision is None:
             decision = _join(get_many, _items(data)[-1], reason, oldest)
+    templates: set[str] = set()
     if decision is None and buckets:
-        decision = _near(fp, buckets, get_many, oldest, min_containment)
+        decision, templates = _near(fp, buckets, get_many, oldest, min_containment)
+    if decision is None and ctx is not None:
+        # A story holding a copy of this item's words with other figures is another report from
+        # the same template (yesterday's drone tally): never this item's story.
+        choice = ctx.choose(horizon_s, exclude=templates)
+        if choice.story is not None:
+            known = ctx.profile(choice.story)
+            decision = Decision(choice.story, known.first if known else None, "story",
+                                round(choice.probability or 0.0, 3), choice=choice)
+        else:
+            decision = Decision(story_id(fp.item), None, None, related_to=choice.related_to, choice=choice)
     if decision is None:
         decision = Decision(story_id(fp.item), None, None)
-    return decision, index_writes(fp, ih, decision, buckets, now, source)
+    writes = index_writes(fp, ih, decision, buckets, now, source)
+    if ctx is not None:
+        known = ctx.profile(decision.story) if decision.duplicate_of is not None else None
+        writes.update(ctx.record(decision.story, decision.duplicate_of or fp.item, known, decision.related_to))
+    return decision, writes
+
+
+def event_time(published: float | None, now: float, horizon_s: float) -> float:
+    """When the item happened, for time proximity: its own time when it is plausible (within the
+    horizon, not in the future), else when it was processed."""
+    if published is None or not now - horizon_s <= published <= now + 300.0:
+        return now
+    return published
 
 
 def _join(get_many: GetMany, ih: int, reason: str, oldest: float) -> Decision | None:
@@ -236,12 +269,14 @@ def _join(get_many: GetMany, ih: int, reason: str, oldest: float) -> Decision | 
 
 
 def _near(fp: Fingerprint, buckets: dict[str, array[int]], get_many: GetMany, oldest: float,
-          min_containment: float) -> Decision | None:
+          min_containment: float) -> tuple[Decision | None, set[str]]:
+    """The story of the nearest copy of `fp`, and the stories of copies whose figures disagree."""
     # Candidates: the items sharing the most candidate keys with this one (newest first among
     # equals). Copies share several keys; an item sharing only one is checked only if recent.
     shared = Counter(chain.from_iterable(reversed(b) for b in buckets.values()))
+    templates: set[str] = set()
     if not shared:
-        return None
+        return None, templates
     ranked = sorted(shared.items(), key=itemgetter(1), reverse=True)
     several = [ih for ih, n in ranked[:MAX_CANDIDATES] if n > 1]
     ranked_ids = several + [ih for ih, n in ranked[len(several):len(several) + SINGLE_CANDIDATES]]
@@ -250,14 +285,21 @@ def _near(fp: Fingerprint, buckets: dict[str, array[int]], get_many: GetMany, ol
         if not data:
             continue
         rec = _record_dec.decode(data)
-        if rec.at < oldest or rec.lang != fp.lang or not numbers_agree(rec.numbers, fp.numbers):
+        if rec.at < oldest or rec.lang != fp.lang:
             continue
         c = containment(fp, rec)
-        if c >= min_containment and (best is None or (c, -rec.at) > (best[0], -best[1])):
+        if c < min_containment:
+            continue
+        if not numbers_agree(rec.numbers, fp.numbers):
+            # Another report from one template is as long as this one; a short post contained in
+            # a long article that gives more figures is not.
+            if min(rec.words, fp.words) >= TEMPLATE_LENGTH_RATIO * max(rec.words, fp.words):
+                templates.add(rec.story)
+        elif best is None or (c, -rec.at) > (best[0], -best[1]):
             best = (c, rec.at, rec)
     if best is None:
-        return None
-    return Decision(best[2].story, best[2].first, "near", round(best[0], 3))
+        return None, templates
+    return Decision(best[2].story, best[2].first, "near", round(best[0], 3)), templates
 
 
 def index_writes(fp: Fingerprint, ih: int, decision: Decision, buckets: dict[str, array[int]], now: float,
@@ -278,13 +320,15 @@ def index_writes(fp: Fingerprint, ih: int, decision: Decision, buckets: dict[str
 
 
 class Story(msgspec.Struct, frozen=True, array_like=True):
-    """What is known of a story: its first item, when it started, which outlets carry it."""
+    """What is known of a story: its first item, when it started, which outlets carry it, and the
+    earlier story it follows up."""
 
     first: str
     started: float
     sources: list[str]
     items: int
     updated: float = 0.0
+    related_to: str | None = None
 
     @property
     def outlets(self) -> int:
@@ -299,11 +343,12 @@ def add_to_story(story: Story | None, decision: Decision, fp: Fingerprint, now: 
     """The story after `fp` joined it (or a new story). An outlet counts once."""
     if story is None:
         return Story(first=decision.duplicate_of or fp.item, started=now,
-                     sources=[fp.source] if fp.source else [], items=1, updated=now)
+                     sources=[fp.source] if fp.source else [], items=1, updated=now, related_to=decision.related_to)
     sources = story.sources
     if fp.source and fp.source not in sources and len(sources) < MAX_SOURCES:
         sources = [*sources, fp.source]
-    return Story(first=story.first, started=story.started, sources=sources, items=story.items + 1, updated=now)
+    return Story(first=story.first, started=story.started, sources=sources, items=story.items + 1, updated=now,
+                 related_to=story.related_to)
 
 
 def story_key(story: str) -> str:

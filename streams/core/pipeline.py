@@ -56,6 +56,7 @@ class StepResult:
     writes: dict[str, bytes]  # every state change of this item, stored together
     story_update: StoryUpdate | None = None
     rule_events: list[RuleItem] = field(default_factory=list)  # for rules over many items
+    decision: dedupe.Decision | None = None  # how the story was decided (for `warwire dedupe --explain`)
 
 
 def analyze(item: NewsItem, taxonomy: Taxonomy) -> AnalyzedItem:
@@ -98,7 +99,8 @@ def decide(
         writes[skey] = dedupe.encode_story(story)
     tagged = TaggedItem(
         item=item, story=decision.story, duplicate_of=decision.duplicate_of,
-        duplicate_reason=decision.reason, outlets=max(story.outlets, 1), sources=list(story.sources),
+        duplicate_reason=decision.reason, related_to=story.related_to, outlets=max(story.outlets, 1),
+        sources=list(story.sources),
         topics=analyzed.topics, scores=analyzed.scores, matches=analyzed.matches,
     )
     alerts: list[Alert] = []
@@ -143,8 +145,9 @@ def decide(
         update = StoryUpdate(
             story=decision.story, first_item=story.first, latest_item=item.id, title=item.title[:300],
             lang=fp.lang, started=datetime.fromtimestamp(story.started, UTC), updated=datetime.fromtimestamp(now, UTC),
-            items=story.items, outlets=story.outlets, sources=list(story.sources), topics=tagged.topics)
-    return StepResult(tagged, alerts, suppressed, writes, update, rule_events)
+            items=story.items, outlets=story.outlets, sources=list(story.sources), topics=tagged.topics,
+            related_to=story.related_to)
+    return StepResult(tagged, alerts, suppressed, writes, update, rule_events, decision)
 
 
 def rule_event(spec: RuleSpec, tagged: TaggedItem, now: float) -> RuleItem:

@@ -1,0 +1,352 @@
+"""Story clustering: the second tier of streams.core.dedupe, which joins an item to the recent
+story of its language that reports the same event, when no copy of it was found. Pure.
+
+After Miranda et al., "Multilingual Clustering of Streaming News" (EMNLP 2018): an item is compared
+with story *centroids*, not with single items, by TF-IDF similarities per field with weights
+learned from the stream itself, plus time; a learned decision says whether the best story is the
+item's or whether it starts a new one. Here the fields are an item's stems (title and summary),
+its title's stems, its names and its figures (streams/core/storyterms.py), and the decision is a
+logistic model over ten features (`Features`) whose weights were fitted on the dev split of
+tests/data/eval/stories/ (`python -m benchmarks.stories --fit`), never on the test split.
+
+- Term weights: every term and name has a decayed document frequency (half-life `DF_HALF_LIFE_S`)
+  and the language a decayed item count; idf = ln(1 + N / df). They are read, and the item counted,
+  before it is compared, so that a→b and b→a see the same weights and get the same verdict.
+- Candidates: every story is indexed under the rarest terms of each of its items (`INDEX_TERMS` an
+  item), each key keeping its `MAX_PER_KEY` newest stories; an item looks up its `QUERY_TERMS`
+  rarest terms and compares itself with the `MAX_CANDIDATES` stories that share the most weight
+  with it. Cost per item is bounded, whatever the horizon.
+- Evidence against: figures that both sides give and none of which agree (61 of 79 drones against
+  45 of 52; eleven dead against four), and time apart.
+- A story the item does not join but speaks of the same thing (the probability without time and
+  figures, `content_probability`, >= `RELATED_P`) is its `related_to`: a follow-up with new facts
+  (a day later, a higher toll) starts a new story linked to the one it follows.
+
+State keys, beside dedupe's (same key-value space, same expiry):
+  f:<lang>:<hash hex>   [count, at]: decayed document frequency of a term (or name)
+  n:<lang>              [count, at]: decayed number of items
+  w:<lang>:<hash hex>   postings: packed u64 story hashes, newest last
+  p:<story>             `Profile`: the story's centroid, names, figures and times
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+from streams.core.storyterms import StoryTerms
+
+GetMany = Callable[[Sequence[str]], Sequence[bytes | None]]
+
+DF_HALF_LIFE_S = 3 * 86400.0
+INDEX_TERMS = 16
+QUERY_TERMS = 40
+MAX_PER_KEY = 24
+MAX_CANDIDATES = 8
+MAX_CENTROID = 160
+MAX_PROFILE_NAMES = 48
+MAX_PROFILE_VALUES = 48
+
+# The decision: logit = bias + Σ weight × feature; join when the probability >= JOIN_P.
+# Fitted by `python -m benchmarks.stories --fit` on the dev split (see docs/quality.md).
+WEIGHTS: dict[str, float] = {
+    "bias": -1.27, "text": 2.51, "title": 1.42, "names": 2.99, "name_share": 1.89,
+    "values_agree": 3.13, "values_conflict": -2.7, "log_hours": -3.21, "template": -1.69,
+    "place_conflict": -2.36, "day_conflict": -0.71,
+}
+JOIN_P = 0.4
+RELATED_P = 0.5
+
+
+class Profile(msgspec.Struct, frozen=True, array_like=True):
+    """What a story's items say together (key p:<story>): summed term counts (its centroid),
+    title terms, names and figures, when it started and was last joined (event time)."""
+
+    story: str
+    first: str
+    lang: str
+    started: float
+    updated: float
+    items: int
+    terms: list[int]
+    counts: list[float]
+    title: list[int]
+    title_counts: list[int]
+    names: list[int]
+    name_counts: list[int]
+    values: list[int]
+    related_to: str | None = None
+    places: list[int] = msgspec.field(default_factory=list)
+    days: list[int] = msgspec.field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """How an item compares with one story (every value is explained in `explain`)."""
+
+    text: float           # TF-IDF cosine of the item's stems with the story's centroid
+    title: float          # the same for the title's stems against the story's title stems
+    names: float          # IDF-weighted cosine of names
+    name_share: float     # weighted Jaccard of names: shared weight over the weight of either's
+    values_agree: float   # figures the item shares with the story (1, 2, 3 or more: 1/3, 2/3, 1)
+    values_conflict: float  # both give figures and none agree: the smaller count (1, 2, 3+: 1/3 … 1)
+    log_hours: float      # ln(1 + h / 12) for the h hours between the item and the story's span
+    template: float       # values_conflict × text: the same words with other figures is another
+                          # report from one template (a daily tally), not the same story
+    place_conflict: float  # both name places (streams/core/places.py) and share none
+    day_conflict: float   # both name weekdays and share none
+
+    def logit(self) -> float:
+        w = WEIGHTS
+        return (w["bias"] + w["text"] * self.text + w["title"] * self.title + w["names"] * self.names
+                + w["name_share"] * self.name_share + w["values_agree"] * self.values_agree
+                + w["values_conflict"] * self.values_conflict + w["log_hours"] * self.log_hours
+                + w["template"] * self.template + w["place_conflict"] * self.place_conflict
+                + w["day_conflict"] * self.day_conflict)
+
+    def probability(self) -> float:
+        return _sigmoid(self.logit())
+
+    def content_probability(self) -> float:
+        """The probability without the evidence of time and figures: how far the two speak of the
+        same thing, which a follow-up (later, with new figures) still does."""
+        w = WEIGHTS
+        return _sigmoid(w["bias"] + w["text"] * self.text + w["title"] * self.title + w["names"] * self.names
+                        + w["name_share"] * self.name_share)
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(getattr(self, k), 3) for k in self.__slots__}  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    story: str
+    features: Features
+    probability: float
+
+    def explain(self) -> dict[str, object]:
+        """The candidate story, each feature with what it added to the logit, and the verdict."""
+        values = self.features.as_dict()
+        return {"story": self.story, "probability": round(self.probability, 3),
+                "logit": round(self.features.logit(), 3), "bias": WEIGHTS["bias"],
+                "features": {k: {"value": v, "adds": round(WEIGHTS[k] * v, 3)} for k, v in values.items()}}
+
+
+@dataclass(slots=True)
+class Choice:
+    """The story tier's verdict: the story joined (or None: a new story), the story this one is
+    related to, and every candidate compared (best first) for `warwire dedupe --explain`."""
+
+    story: str | None
+    related_to: str | None
+    probability: float | None
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
+
+
+_enc = msgspec.msgpack.Encoder()
+_profile_dec = msgspec.msgpack.Decoder(Profile)
+_pair_dec = msgspec.msgpack.Decoder(tuple[float, float])
+
+
+def _decayed(data: bytes | None, now: float) -> float:
+    if not data:
+        return 0.0
+    count, at = _pair_dec.decode(data)
+    return count * 0.5 ** (max(0.0, now - at) / DF_HALF_LIFE_S)
+
+
+def story_hash(story: str) -> int:
+    """The 64-bit number a story id (s-<16 hex>) stands for in postings."""
+    try:
+        return int(story[2:18], 16)
+    except ValueError:
+        import xxhash
+        return xxhash.xxh64_intdigest(story.encode())
+
+
+def profile_key(story: str) -> str:
+    return "p:" + story
+
+
+def _hex_story(h: int) -> str:
+    return f"s-{h:016x}"
+
+
+class Context:
+    """One item's view of the state: term weights (the item already counted) and the writes that
+    count it. Built by `read`, then `choose` (tier 2) and `record` (whichever story it joined)."""
+
+    __slots__ = ("lang", "terms", "at", "idf", "unseen", "writes", "_get")
+
+    def __init__(self, lang: str, terms: StoryTerms, at: float, get_many: GetMany) -> None:
+        self.lang, self.terms, self.at, self._get = lang, terms, at, get_many
+        keys = [f"n:{lang}"] + [f"f:{lang}:{h:08x}" for h in terms.terms] + [f"f:{lang}:{h:08x}" for h in terms.names]
+        values = get_many(keys)
+        n = _decayed(values[0], at) + 1.0
+        # The weight of a story's term that this item lacks (its frequency was not read): that of
+        # a term seen once, the weight such a term has; so a→b and b→a weigh alike.
+        self.unseen = math.log(1.0 + n)
+        self.writes: dict[str, bytes] = {keys[0]: _enc.encode((n, at))}
+        self.idf: dict[int, float] = {}
+        hashes = [*terms.terms, *terms.names]
+        for key, h, data in zip(keys[1:], hashes, values[1:], strict=True):
+            df = _decayed(data, at) + 1.0
+            self.writes[key] = _enc.encode((df, at))
+            self.idf[h] = math.log(1.0 + n / df)
+
+    @classmethod
+    def read(cls, lang: str, terms: StoryTerms, at: float, get_many: GetMany) -> Context:
+        return cls(lang, terms, at, get_many)
+
+    def _rarest(self, k: int) -> list[int]:
+        # Rarest first; among equals, title terms, then the hash (a stable order).
+        title = set(self.terms.title)
+        return sorted(self.terms.terms, key=lambda h: (-self.idf[h], h not in title, h))[:k]
+
+    def compare(self, horizon_s: float, exclude: frozenset[str] | set[str] = frozenset()) -> list[Candidate]:
+        """The item against each story that shares the most weight of its rarest terms, best first
+        (`exclude`: stories it must not join)."""
+        query = self._rarest(QUERY_TERMS)
+        posting_keys = [f"w:{self.lang}:{h:08x}" for h in query]
+        shared: Counter[int] = Counter()
+        for h, data in zip(query, self._get(posting_keys), strict=True):
+            if data:
+                stories = array("Q")
+                stories.frombytes(data)
+                for s in set(stories):
+                    shared[s] += self.idf[h]
+        ranked = [s for s, _ in shared.most_common(MAX_CANDIDATES)]
+        oldest = self.at - horizon_s
+        candidates: list[Candidate] = []
+        for data in self._get([profile_key(_hex_story(s)) for s in ranked]):
+            if not data:
+                continue
+            prof = _profile_dec.decode(data)
+            if prof.updated < oldest or prof.lang != self.lang or prof.story in exclude:
+                continue
+            f = features(self.terms, self.at, prof, self.idf, self.unseen)
+            candidates.append(Candidate(prof.story, f, f.probability()))
+        candidates.sort(key=lambda c: (-c.probability, c.story))
+        return candidates
+
+    def choose(self, horizon_s: float, exclude: frozenset[str] | set[str] = frozenset()) -> Choice:
+        """Join the best story when the model's probability reaches JOIN_P."""
+        candidates = self.compare(horizon_s, exclude)
+        if not candidates:
+            return Choice(None, None, None, [])
+        best = candidates[0]
+        if best.probability >= JOIN_P:
+            return Choice(best.story, None, best.probability, candidates)
+        near = max(candidates, key=lambda c: (c.features.content_probability(), c.story))
+        related = near.story if near.features.content_probability() >= RELATED_P else None
+        return Choice(None, related, best.probability, candidates)
+
+    def profile(self, story: str) -> Profile | None:
+        data = self._get([profile_key(story)])[0]
+        return _profile_dec.decode(data) if data else None
+
+    def record(self, story: str, first: str, known: Profile | None, related_to: str | None = None) -> dict[str, bytes]:
+        """The writes that count this item and add it to `story` (its profile and postings)."""
+        writes = dict(self.writes)
+        prof = merge(known, story, first, self.lang, self.terms, self.at, related_to)
+        writes[profile_key(story)] = _enc.encode(prof)
+        me = story_hash(story)
+        keys = [f"w:{self.lang}:{h:08x}" for h in self._rarest(INDEX_TERMS)]
+        for key, data in zip(keys, self._get(keys), strict=True):
+            stories = array("Q")
+            if data:
+                stories.frombytes(data)
+                if me in stories:
+                    stories.remove(me)
+            stories = stories[-(MAX_PER_KEY - 1):]
+            stories.append(me)
+            writes[key] = stories.tobytes()
+        return writes
+
+
+def _tfidf(terms: Sequence[int], counts: Sequence[float], idf: dict[int, float], default: float) -> dict[int, float]:
+    return {t: (1.0 + math.log(c)) * idf.get(t, default) for t, c in zip(terms, counts, strict=True) if c > 0}
+
+
+def _cosine(a: dict[int, float], b: dict[int, float]) -> float:
+    if not a or not b:
+        return 0.0
+    if len(a) > len(b):
+        a, b = b, a
+    dot = sum(w * b[t] for t, w in a.items() if t in b)
+    if dot == 0.0:
+        return 0.0
+    return dot / math.sqrt(sum(w * w for w in a.values()) * sum(w * w for w in b.values()))
+
+
+def features(item: StoryTerms, at: float, prof: Profile, idf: dict[int, float], rare: float) -> Features:
+    """How `item` compares with the story `prof` under the weights `idf` (the item's own terms);
+    a story term the item lacks weighs `rare`."""
+    x = _tfidf(item.terms, item.counts, idf, rare)
+    c = _tfidf(prof.terms, prof.counts, idf, rare)
+    xt = {t: idf.get(t, rare) for t in item.title}
+    ct = _tfidf(prof.title, prof.title_counts, idf, rare)
+    xn = {n: idf.get(n, rare) for n in item.names}
+    cn = _tfidf(prof.names, prof.name_counts, idf, rare)
+    shared = sum(w for n, w in xn.items() if n in cn)
+    union = sum(xn.values()) + sum(idf.get(n, rare) for n in prof.names) - shared
+    share = shared / union if union else 0.0
+    vx, vs = set(item.values), set(prof.values)
+    both = len(vx & vs)
+    agree = min(both, 3) / 3.0
+    conflict = min(len(vx), len(vs), 3) / 3.0 if not both else 0.0
+    gap = 0.0 if prof.started <= at <= prof.updated else min(abs(at - prof.started), abs(at - prof.updated))
+    text = _cosine(x, c)
+    return Features(text=text, title=_cosine(xt, ct), names=_cosine(xn, cn), name_share=share,
+                    values_agree=agree, values_conflict=conflict, log_hours=math.log1p(gap / 43200.0),
+                    template=conflict * text, place_conflict=_disjoint(item.places, prof.places),
+                    day_conflict=_disjoint(item.days, prof.days))
+
+
+def _disjoint(a: Sequence[int], b: Sequence[int]) -> float:
+    return 1.0 if a and b and not set(a).intersection(b) else 0.0
+
+
+def _top(counter: Counter[int], limit: int) -> tuple[list[int], list[float]]:
+    best = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    best.sort()
+    return [k for k, _ in best], [v for _, v in best]
+
+
+def merge(known: Profile | None, story: str, first: str, lang: str, item: StoryTerms, at: float,
+          related_to: str | None = None) -> Profile:
+    """The story's profile with one more item: counts summed, bounded to the heaviest terms."""
+    terms: Counter[int] = Counter(dict(zip(item.terms, item.counts, strict=True)))
+    title: Counter[int] = Counter(dict.fromkeys(item.title, 1))
+    names: Counter[int] = Counter(dict.fromkeys(item.names, 1))
+    values = list(item.values)
+    places, days = set(item.places), set(item.days)
+    if known is None:
+        started = updated = at
+        items = 1
+    else:
+        terms.update(dict(zip(known.terms, known.counts, strict=True)))
+        title.update(dict(zip(known.title, known.title_counts, strict=True)))
+        names.update(dict(zip(known.names, known.name_counts, strict=True)))
+        values = sorted(set(known.values).union(values))
+        places.update(known.places)
+        days.update(known.days)
+        started, updated, items = min(known.started, at), max(known.updated, at), known.items + 1
+        related_to = known.related_to if related_to is None else related_to
+        first = known.first
+    t, tc = _top(terms, MAX_CENTROID)
+    ti, tic = _top(title, MAX_CENTROID)
+    nm, nc = _top(names, MAX_PROFILE_NAMES)
+    return Profile(story=story, first=first, lang=lang, started=started, updated=updated, items=items,
+                   terms=t, counts=tc, title=ti, title_counts=[int(v) for v in tic], names=nm,
+                   name_counts=[int(v) for v in nc], values=sorted(values)[:MAX_PROFILE_VALUES],
+                   related_to=related_to, places=sorted(places), days=sorted(days))
