@@ -232,7 +232,7 @@ def decide(fp: Fingerprint, get_many: GetMany, now: float, horizon_s: float = DE
             decision = _join(get_many, _items(data)[-1], reason, oldest)
     templates: set[str] = set()
     if decision is None and buckets:
-        decision, templates = _near(fp, buckets, get_many, oldest, min_containment)
+        decision, templates = _near(fp, buckets, get_many, oldest, horizon_s, min_containment)
     if decision is None and ctx is not None:
         # A story holding a copy of this item's words with other figures is another report from
         # the same template (yesterday's drone tally): never this item's story.
@@ -268,7 +268,7 @@ def _join(get_many: GetMany, ih: int, reason: str, oldest: float) -> Decision | 
     return Decision(rec.story, rec.first, reason)
 
 
-def _near(fp: Fingerprint, buckets: dict[str, array[int]], get_many: GetMany, oldest: float,
+def _near(fp: Fingerprint, buckets: dict[str, array[int]], get_many: GetMany, oldest: float, horizon_s: float,
           min_containment: float) -> tuple[Decision | None, set[str]]:
     """The story of the nearest copy of `fp`, and the stories of copies whose figures disagree."""
     # Candidates: the items sharing the most candidate keys with this one (newest first among
@@ -285,7 +285,9 @@ def _near(fp: Fingerprint, buckets: dict[str, array[int]], get_many: GetMany, ol
         if not data:
             continue
         rec = _record_dec.decode(data)
-        if rec.at < oldest or rec.lang != fp.lang:
+        # Within the horizon on either side: an item read out of time order (a backlog) meets
+        # the same candidates as in order.
+        if not oldest <= rec.at <= oldest + 2 * horizon_s or rec.lang != fp.lang:
             continue
         c = containment(fp, rec)
         if c < min_containment:

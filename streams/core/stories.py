@@ -161,7 +161,9 @@ def _decayed(data: bytes | None, now: float) -> float:
     if not data:
         return 0.0
     count, at = _pair_dec.decode(data)
-    return count * 0.5 ** (max(0.0, now - at) / DF_HALF_LIFE_S)
+    # |now - at|: an item older than the last count (a feed's backlog) decays it as a newer one
+    # would, so the order two items arrive in does not change their weights.
+    return count * 0.5 ** (abs(now - at) / DF_HALF_LIFE_S)
 
 
 def story_hash(story: str) -> int:
@@ -231,7 +233,8 @@ class Context:
             if not data:
                 continue
             prof = _profile_dec.decode(data)
-            if prof.updated < oldest or prof.lang != self.lang or prof.story in exclude:
+            if (prof.updated < oldest or prof.started > self.at + horizon_s or prof.lang != self.lang
+                    or prof.story in exclude):
                 continue
             f = features(self.terms, self.at, prof, self.idf, self.unseen)
             candidates.append(Candidate(prof.story, f, f.probability()))
