@@ -181,9 +181,7 @@ class _Lane:
 
     def _stage(self, partition: int, key: str, state: bytes) -> None:
         self.state.stage(partition, {key: state})
-        fut = self.state.send(partition, key.encode())
-        if fut is not None:
-            self.futures.append(fut)
+        self.futures.extend(self.state.send(partition, key.encode()))
 
     def _delivered(self, task: DeliveryTask) -> None:
         metrics.deliveries.labels(task.receiver, "ok").inc()

@@ -89,8 +89,7 @@ class _Aggregate:
             metrics.suppressed.labels(note.rule, "grouped").inc(max(len(note.digest) - 1, 0))
             log.info("digest_sent", rule=note.rule, key=note.key, alerts=len(note.digest))
             futures.extend(await _tasks(note, now))
-        sent = self.state.send(partition, f"{partition}:{event.message.offset}".encode())
-        return [*futures, sent] if sent is not None else futures
+        return [*futures, *self.state.send(partition, f"{partition}:{event.message.offset}".encode())]
 
 
 @app.agent(rule_events_topic, concurrency=1)

@@ -267,8 +267,7 @@ class _Decide:
                 log.exception("stage_failed", stage="decide", item=analyzed.item.id)
                 letter = _letter("decide", event.message, f"item {index} ({analyzed.item.id}): {type(exc).__name__}: {exc}")
                 futures.append(await dlq_topic.send(key=analyzed.item.id.encode(), value=encode(letter)))
-        sent = self.state.send(partition, f"{partition}:{offset}".encode())
-        return [*futures, sent] if sent is not None else futures
+        return [*futures, *self.state.send(partition, f"{partition}:{offset}".encode())]
 
     async def _one(self, analyzed: AnalyzedItem, partition: int, source: tuple[int, int, int]) -> list[Any]:
         res = decide(analyzed, rules=config.rules, get_many=lambda keys: self.state.get_many(partition, keys),

@@ -214,10 +214,15 @@ def parser() -> argparse.ArgumentParser:
     tp.set_defaults(fn=cmd_topics)
 
     for name, fn, what in (("tag", cmd_tag, "tag NewsItem JSONL offline: one line per item with id, topics, matches"),
-                           ("dedupe", cmd_dedupe, "dedupe NewsItem JSONL offline, in order: id, story, duplicate_of")):
+                           ("dedupe", cmd_dedupe, "dedupe NewsItem JSONL offline, in order: id, story, duplicate_of, "
+                                                  "reason, related_to")):
         t = sub.add_parser(name, help=what)
         t.add_argument("file", nargs="?", default="-", help="JSONL file, or - for standard input")
         t.add_argument("--taxonomy", help="taxonomy file (default: config/topics.yaml)")
+        if name == "dedupe":
+            t.add_argument("--explain", action="store_true",
+                           help="also print, per item, each candidate story the story tier compared it with: "
+                                "every feature, what it added to the score, and the probability")
         t.set_defaults(fn=fn)
 
     ru = sub.add_parser("rules", help="check rule files, or backtest them on items, with the worker's own code",

@@ -35,8 +35,31 @@ _batch_enc = msgspec.msgpack.Encoder()
 _batch_dec = msgspec.msgpack.Decoder(dict[str, bytes | None])
 
 
+CHANGELOG_MAX_BYTES = 256 * 1024  # far below the broker's and producer's 1 MiB message limit
+
+
 def encode_batch(writes: dict[str, bytes]) -> bytes:
     return _batch_enc.encode(writes)
+
+
+def changelog_chunks(writes: dict[str, bytes], limit: int = CHANGELOG_MAX_BYTES) -> list[bytes]:
+    """`writes` as encoded changelog records of at most about `limit` bytes each, in order: a
+    batch whose items changed many keys (the story tier's term frequencies and postings) becomes
+    several records, never one the broker would refuse. A single write larger than `limit`
+    goes alone."""
+    out: list[bytes] = []
+    chunk: dict[str, bytes] = {}
+    size = 0
+    for key, value in writes.items():
+        cost = len(key) + len(value) + 8
+        if chunk and size + cost > limit:
+            out.append(encode_batch(chunk))
+            chunk, size = {}, 0
+        chunk[key] = value
+        size += cost
+    if chunk:
+        out.append(encode_batch(chunk))
+    return out
 
 
 class BatchTable(faust.Table):  # type: ignore[misc]
@@ -82,15 +105,15 @@ class StateBatch:
         self.overlay[partition].update(writes)
         self.pending[partition].update(writes)
 
-    def send(self, partition: int, batch_key: bytes) -> Any:
-        """Send what was staged since the last send as one changelog record; its future, or
-        None when nothing was staged."""
+    def send(self, partition: int, batch_key: bytes) -> list[Any]:
+        """Send what was staged since the last send as changelog records (`changelog_chunks`);
+        their futures, none when nothing was staged."""
         writes = self.pending.pop(partition, None)
         if not writes:
-            return None
-        fut = self.table.send_changelog(partition, batch_key, encode_batch(writes))
-        self.sent[partition].append(fut)
-        return fut
+            return []
+        futures = [self.table.send_changelog(partition, batch_key, rec) for rec in changelog_chunks(writes)]
+        self.sent[partition].extend(futures)
+        return futures
 
     def get_many(self, partition: int, keys: Sequence[str]) -> list[bytes | None]:
         stored = self.table.data._db_for_partition(partition).get([k.encode() for k in keys])

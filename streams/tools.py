@@ -112,9 +112,21 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_dedupe(args: argparse.Namespace) -> int:
-    return _offline(args, lambda r: {"id": r.tagged.item.id, "story": r.tagged.story,
-                                     "duplicate_of": r.tagged.duplicate_of,
-                                     "reason": r.tagged.duplicate_reason, "outlets": r.tagged.outlets})
+    from streams.core import stories
+
+    def out(r):  # type: ignore[no-untyped-def]
+        line = {"id": r.tagged.item.id, "story": r.tagged.story, "duplicate_of": r.tagged.duplicate_of,
+                "reason": r.tagged.duplicate_reason, "related_to": r.tagged.related_to, "outlets": r.tagged.outlets}
+        if getattr(args, "explain", False):
+            choice = r.decision.choice if r.decision is not None else None
+            line["explain"] = {
+                "decided_by": r.tagged.duplicate_reason or "new story",
+                "score": r.decision.score if r.decision is not None else None,
+                "join_at": stories.JOIN_P, "related_at": stories.RELATED_P,
+                "candidates": [c.explain() for c in choice.candidates] if choice is not None else []}
+        return line
+
+    return _offline(args, out)
 
 
 def _backtest(args: argparse.Namespace, topics: frozenset[str]) -> int:

@@ -98,6 +98,8 @@ _NUMBER_WORDS: dict[str, dict[str, int]] = {
                    [2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6, 7, 7, 7, 8, 8, 8, 9, 9, 9, 10, 10, 10,
                     *range(11, 21), 30, 40, 50, 60, 70, 80, 90], strict=True)),
 }
+# Looked up by folded word (fünf → funf, dreißig → dreissig, трёх → трех).
+_NUMBER_WORDS = {lang: {fold(w): n for w, n in table.items()} for lang, table in _NUMBER_WORDS.items()}
 # Inflected forms of the teens and tens in ru/uk (четырнадцати, чотирнадцятеро, двадцяти) share a
 # long stem with the base word: a word of 8+ letters that starts with a base's first len-2 letters.
 _LONG_STEMS = {lang: sorted(((w[:-2], v) for w, v in table.items() if len(w) >= 8), key=lambda t: -len(t[0]))
@@ -111,6 +113,7 @@ _MULTIPLIERS = {
                     "мільярд мільярда мільярдів".split(), 1_000_000_000),
     "m": 1_000_000, "mn": 1_000_000, "bn": 1_000_000_000, "k": 1_000,
 }
+_MULTIPLIERS = {fold(w): n for w, n in _MULTIPLIERS.items()}
 _CONNECTORS = {"and", "und", "et", "і", "и", "й"}
 
 _CYRILLIC = dict(zip("абвгґдеєжзиіїйклмнопрстуфхцчшщьюяыэъё",
