@@ -233,9 +233,10 @@ def decide(fp: Fingerprint, get_many: GetMany, now: float, horizon_s: float = DE
     templates: set[str] = set()
     if decision is None and buckets:
         decision, templates = _near(fp, buckets, get_many, oldest, horizon_s, min_containment)
-    if decision is None and ctx is not None:
-        # A story holding a copy of this item's words with other figures is another report from
-        # the same template (yesterday's drone tally): never this item's story.
+    if decision is None and ctx is not None and len(fp.story_terms.terms) >= MIN_CONTENT_WORDS:  # type: ignore[union-attr]
+        # Too few words are no evidence of a story ("probe 2"). A story holding a copy of this
+        # item's words with other figures is another report from the same template (yesterday's
+        # drone tally): never this item's story.
         choice = ctx.choose(horizon_s, exclude=templates)
         if choice.story is not None:
             known = ctx.profile(choice.story)

@@ -37,6 +37,23 @@ def pair(city: str, p1: int, p2: int) -> tuple[NewsItem, NewsItem]:
     return a, b
 
 
+def rewrite(p1: int, p2: int) -> tuple[NewsItem, NewsItem]:
+    """One event written by two outlets in their own words (the story tier's case, no copy):
+    ids on raw partitions p1 and p2."""
+    n = time.time_ns()
+    a = NewsItem(id=key_on(p1, f"wire-{n}"), title="Germany pledges two more IRIS-T air defence systems to Ukraine",
+                 summary="German Defence Minister Boris Pistorius promised Ukraine two additional IRIS-T SLM air "
+                         "defence systems during an unannounced visit to Kyiv on Tuesday, with the first due this "
+                         "spring. Pistorius met his Ukrainian counterpart Rustem Umerov.",
+                 lang="en", source="wire", url=f"https://wire.example/{n}", labels={"outlet": "wire"})
+    b = NewsItem(id=key_on(p2, f"paper-{n}"), title="Pistorius arrives in Kyiv with promise of extra IRIS-T batteries",
+                 summary="Boris Pistorius made a surprise trip to the Ukrainian capital, where he told Defence Minister "
+                         "Rustem Umerov that Berlin would send two further IRIS-T SLM systems. One of them should be "
+                         "handed over in the spring.",
+                 lang="en", source="paper", url=f"https://paper.example/{n}", labels={"outlet": "paper"})
+    return a, b
+
+
 def scrape(port: str) -> str:
     try:
         return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
@@ -91,6 +108,15 @@ async def test_two_workers_catch_a_near_duplicate_pair_landing_on_partitions_of_
                what="the pair to be recognised as one story")
     new = 'warwire_pipeline_items_total{outcome="new"}'
     assert sum(value(scrape(p), new) for p in ports) == PARTITIONS + 1  # the probes and the pair's first item
+    # Another outlet's own text about one event, on the other worker's raw partition: one story.
+    c, d = rewrite(min(owned[1]), min(owned[0]))
+    await publish(kafka.bootstrap, prefix, [c])
+    wait_until(lambda: sum(value(scrape(p), new) for p in ports) >= PARTITIONS + 2, 60, what="the wire report")
+    await publish(kafka.bootstrap, prefix, [d])
+    story = 'warwire_dedupe_duplicates_total{reason="story"}'
+    wait_until(lambda: sum(value(scrape(p), story) for p in ports) >= 1, 60,
+               what="the rewrite to join the wire report's story")
+    assert sum(value(scrape(p), new) for p in ports) == PARTITIONS + 2
 
 
 async def test_a_restarted_worker_with_empty_local_state_still_recognises_earlier_items(
@@ -99,18 +125,20 @@ async def test_a_restarted_worker_with_empty_local_state_still_recognises_earlie
     port = run_env["WARWIRE_METRICS_PORT"]
     wait_until(lambda: ready(port), 90, what="worker ready")
     a, b = pair("Odesa", 0, 3)
-    await publish(kafka.bootstrap, run_env["WARWIRE_TOPIC_PREFIX"], [a])
-    wait_until(lambda: value(scrape(port), 'warwire_pipeline_items_total{outcome="new"}') >= 1, 60,
-               what="the first item")
+    c, d = rewrite(1, 2)
+    await publish(kafka.bootstrap, run_env["WARWIRE_TOPIC_PREFIX"], [a, c])
+    wait_until(lambda: value(scrape(port), 'warwire_pipeline_items_total{outcome="new"}') >= 2, 60,
+               what="the first items")
     assert first.stop() == 0
     # A new machine: no local RocksDB files; the tables come back from their changelogs.
     env = dict(run_env, WARWIRE_WORKER_DATA=str(tmp_path / "fresh"))
     spawn("worker2", ["worker"], env)
     wait_until(lambda: ready(port), 90, what="restarted worker ready (tables recovered)")
-    await publish(kafka.bootstrap, run_env["WARWIRE_TOPIC_PREFIX"], [b, a])
+    await publish(kafka.bootstrap, run_env["WARWIRE_TOPIC_PREFIX"], [b, a, d])
     body = lambda: scrape(port)  # noqa: E731
-    wait_until(lambda: value(body(), "warwire_dedupe_duplicates_total{") >= 2, 60,
-               what="both to be recognised as earlier items")
+    wait_until(lambda: value(body(), "warwire_dedupe_duplicates_total{") >= 3, 60,
+               what="all three to be recognised as earlier items or stories")
     assert value(body(), 'warwire_dedupe_duplicates_total{reason="near"}') == 1
     assert value(body(), 'warwire_dedupe_duplicates_total{reason="id"}') == 1
+    assert value(body(), 'warwire_dedupe_duplicates_total{reason="story"}') == 1  # the story's profile came back
     assert value(body(), 'warwire_pipeline_items_total{outcome="new"}') == 0

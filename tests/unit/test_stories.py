@@ -171,3 +171,9 @@ def test_a_batchs_writes_go_to_the_changelog_in_records_the_broker_accepts() -> 
     for r in records:
         restored.update(msgspec.msgpack.decode(r))
     assert restored == writes
+
+
+def test_items_of_too_few_words_start_stories_of_their_own() -> None:
+    """Three words in common are no evidence of one story ("probe 2", "probe 3")."""
+    first, second = run([item("p2", "probe alpha 2", ""), item("p3", "probe alpha 3", "", minutes=1)])
+    assert second.tagged.story != first.tagged.story
