@@ -30,6 +30,7 @@ from pathlib import Path
 import msgspec
 from ruamel.yaml import YAML
 
+from benchmarks.quality import PR
 from streams.schema import NewsItem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,25 +160,14 @@ def load(folder: Path = CORPUS) -> Corpus:
 
 
 @dataclass
-class Score:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
+class Score(PR):
+    """benchmarks.quality's counts, plus the negatives kept apart."""
+
     tn: int = 0
 
     def add(self, predicted: bool, actual: bool) -> None:
-        self.tp += predicted and actual
-        self.fp += predicted and not actual
-        self.fn += actual and not predicted
+        super().add(predicted, actual)
         self.tn += not predicted and not actual
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
 
 
 def _now(item: NewsItem) -> float:
