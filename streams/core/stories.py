@@ -31,6 +31,7 @@ State keys, beside dedupe's (same key-value space, same expiry):
 
 from __future__ import annotations
 
+import heapq
 import math
 from array import array
 from collections import Counter
@@ -83,6 +84,8 @@ class Profile(msgspec.Struct, frozen=True, array_like=True):
     related_to: str | None = None
     places: list[int] = msgspec.field(default_factory=list)
     days: list[int] = msgspec.field(default_factory=list)
+    # Σ (1 + ln c)² of terms, title and names (`_log_norm2`); None in profiles written before it
+    norms: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,10 +190,12 @@ class Context:
     """One item's view of the state: term weights (the item already counted) and the writes that
     count it. Built by `read`, then `choose` (tier 2) and `record` (whichever story it joined)."""
 
-    __slots__ = ("lang", "terms", "at", "idf", "unseen", "writes", "_get")
+    __slots__ = ("lang", "terms", "at", "idf", "unseen", "writes", "_get", "_view", "_postings")
 
     def __init__(self, lang: str, terms: StoryTerms, at: float, get_many: GetMany) -> None:
         self.lang, self.terms, self.at, self._get = lang, terms, at, get_many
+        self._view: ItemView | None = None
+        self._postings: dict[str, bytes | None] = {}  # posting lists read by `compare`, for `record`
         keys = [f"n:{lang}"] + [f"f:{lang}:{h:08x}" for h in terms.terms] + [f"f:{lang}:{h:08x}" for h in terms.names]
         values = get_many(keys)
         n = _decayed(values[0], at) + 1.0
@@ -220,7 +225,9 @@ class Context:
         query = self._rarest(QUERY_TERMS)
         posting_keys = [f"w:{self.lang}:{h:08x}" for h in query]
         shared: Counter[int] = Counter()
-        for h, data in zip(query, self._get(posting_keys), strict=True):
+        postings = self._get(posting_keys)
+        self._postings = dict(zip(posting_keys, postings, strict=True))
+        for h, data in zip(query, postings, strict=True):
             if data:
                 stories = array("Q")
                 stories.frombytes(data)
@@ -229,6 +236,8 @@ class Context:
         ranked = [s for s, _ in shared.most_common(MAX_CANDIDATES)]
         oldest = self.at - horizon_s
         candidates: list[Candidate] = []
+        if self._view is None:
+            self._view = ItemView(self.terms, self.idf, self.unseen)
         for data in self._get([profile_key(_hex_story(s)) for s in ranked]):
             if not data:
                 continue
@@ -236,7 +245,7 @@ class Context:
             if (prof.updated < oldest or prof.started > self.at + horizon_s or prof.lang != self.lang
                     or prof.story in exclude):
                 continue
-            f = features(self.terms, self.at, prof, self.idf, self.unseen)
+            f = features(self.terms, self.at, prof, self.idf, self.unseen, self._view)
             candidates.append(Candidate(prof.story, f, f.probability()))
         candidates.sort(key=lambda c: (-c.probability, c.story))
         return candidates
@@ -264,7 +273,11 @@ class Context:
         writes[profile_key(story)] = _enc.encode(prof)
         me = story_hash(story)
         keys = [f"w:{self.lang}:{h:08x}" for h in self._rarest(INDEX_TERMS)]
-        for key, data in zip(keys, self._get(keys), strict=True):
+        known_postings = self._postings
+        unread = [k for k in keys if k not in known_postings]
+        read = dict(zip(unread, self._get(unread), strict=True)) if unread else {}
+        for key in keys:
+            data = known_postings[key] if key in known_postings else read[key]
             stories = array("Q")
             if data:
                 stories.frombytes(data)
@@ -276,40 +289,81 @@ class Context:
         return writes
 
 
-def _tfidf(terms: Sequence[int], counts: Sequence[float], idf: dict[int, float], default: float) -> dict[int, float]:
-    return {t: (1.0 + math.log(c)) * idf.get(t, default) for t, c in zip(terms, counts, strict=True) if c > 0}
+class ItemView:
+    """The item's side of every comparison, computed once per item: its TF-IDF vectors (stems,
+    title, names) and their norms under the item's weights."""
+
+    __slots__ = ("idf", "rare", "x", "x_norm", "xt", "xt_norm", "xn", "xn_norm", "xn_sum")
+
+    def __init__(self, item: StoryTerms, idf: dict[int, float], rare: float) -> None:
+        self.idf, self.rare = idf, rare
+        log = math.log
+        self.x = {t: (1.0 + log(c)) * idf.get(t, rare) for t, c in zip(item.terms, item.counts, strict=True) if c > 0}
+        self.xt = {t: idf.get(t, rare) for t in item.title}
+        self.xn = {n: idf.get(n, rare) for n in item.names}
+        self.x_norm = math.sqrt(sum(w * w for w in self.x.values()))
+        self.xt_norm = math.sqrt(sum(w * w for w in self.xt.values()))
+        self.xn_norm = math.sqrt(sum(w * w for w in self.xn.values()))
+        self.xn_sum = sum(self.xn.values())
 
 
-def _cosine(a: dict[int, float], b: dict[int, float]) -> float:
-    if not a or not b:
+def _log_norm2(counts: Sequence[float]) -> float:
+    """Σ (1 + ln c)² over a profile field's counts: its squared norm when every term weighs 1."""
+    log = math.log
+    return sum((1.0 + log(c)) ** 2 for c in counts if c > 0)
+
+
+def _cosine_with(vec: dict[int, float], vec_norm: float, terms: Sequence[int], counts: Sequence[float],
+                 base_norm2: float, idf: dict[int, float], rare: float) -> float:
+    """Cosine of the item's vector `vec` with a profile field (terms, counts) weighted
+    (1 + ln c) × idf, where a term the item has no weight for weighs `rare`.
+
+    Only the profile's terms the item has a weight for are visited: the others all weigh `rare`,
+    so their part of the norm is rare² × (base_norm2 minus the visited terms' (1 + ln c)²)."""
+    if not vec or not terms or vec_norm == 0.0:
         return 0.0
-    if len(a) > len(b):
-        a, b = b, a
-    dot = sum(w * b[t] for t, w in a.items() if t in b)
+    known = dict(zip(terms, counts, strict=True))
+    log = math.log
+    dot = inner = inner_base = 0.0
+    for t in known.keys() & idf.keys():
+        c = known[t]
+        if c <= 0:
+            continue
+        weight = idf[t]
+        scale = 1.0 + log(c)
+        w = scale * weight
+        inner += w * w
+        inner_base += scale * scale
+        v = vec.get(t)
+        if v is not None:
+            dot += w * v
     if dot == 0.0:
         return 0.0
-    return dot / math.sqrt(sum(w * w for w in a.values()) * sum(w * w for w in b.values()))
+    norm2 = inner + rare * rare * max(0.0, base_norm2 - inner_base)
+    return min(1.0, dot / (vec_norm * math.sqrt(norm2))) if norm2 > 0 else 0.0
 
 
-def features(item: StoryTerms, at: float, prof: Profile, idf: dict[int, float], rare: float) -> Features:
+def features(item: StoryTerms, at: float, prof: Profile, idf: dict[int, float], rare: float,
+             view: ItemView | None = None) -> Features:
     """How `item` compares with the story `prof` under the weights `idf` (the item's own terms);
-    a story term the item lacks weighs `rare`."""
-    x = _tfidf(item.terms, item.counts, idf, rare)
-    c = _tfidf(prof.terms, prof.counts, idf, rare)
-    xt = {t: idf.get(t, rare) for t in item.title}
-    ct = _tfidf(prof.title, prof.title_counts, idf, rare)
-    xn = {n: idf.get(n, rare) for n in item.names}
-    cn = _tfidf(prof.names, prof.name_counts, idf, rare)
-    shared = sum(w for n, w in xn.items() if n in cn)
-    union = sum(xn.values()) + sum(idf.get(n, rare) for n in prof.names) - shared
-    share = shared / union if union else 0.0
+    a story term the item lacks weighs `rare`. `view`: the item's side, when already computed."""
+    v = view if view is not None else ItemView(item, idf, rare)
+    norms = prof.norms or (_log_norm2(prof.counts), _log_norm2(prof.title_counts), _log_norm2(prof.name_counts))
+    text = _cosine_with(v.x, v.x_norm, prof.terms, prof.counts, norms[0], idf, rare)
+    title = _cosine_with(v.xt, v.xt_norm, prof.title, prof.title_counts, norms[1], idf, rare)
+    names = _cosine_with(v.xn, v.xn_norm, prof.names, prof.name_counts, norms[2], idf, rare)
+    xn = v.xn
+    profile_names = set(prof.names)
+    shared = sum(w for n, w in xn.items() if n in profile_names)
+    known = [idf[n] for n in profile_names if n in idf]
+    union = v.xn_sum + sum(known) + rare * (len(profile_names) - len(known)) - shared
+    share = shared / union if union > 0 else 0.0
     vx, vs = set(item.values), set(prof.values)
     both = len(vx & vs)
     agree = min(both, 3) / 3.0
     conflict = min(len(vx), len(vs), 3) / 3.0 if not both else 0.0
     gap = 0.0 if prof.started <= at <= prof.updated else min(abs(at - prof.started), abs(at - prof.updated))
-    text = _cosine(x, c)
-    return Features(text=text, title=_cosine(xt, ct), names=_cosine(xn, cn), name_share=share,
+    return Features(text=text, title=title, names=names, name_share=share,
                     values_agree=agree, values_conflict=conflict, log_hours=math.log1p(gap / 43200.0),
                     template=conflict * text, place_conflict=_disjoint(item.places, prof.places),
                     day_conflict=_disjoint(item.days, prof.days))
@@ -319,27 +373,37 @@ def _disjoint(a: Sequence[int], b: Sequence[int]) -> float:
     return 1.0 if a and b and not set(a).intersection(b) else 0.0
 
 
-def _top(counter: Counter[int], limit: int) -> tuple[list[int], list[float]]:
-    best = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    best.sort()
-    return [k for k, _ in best], [v for _, v in best]
+def _top(counts: dict[int, float], limit: int) -> tuple[list[int], list[float]]:
+    """The `limit` heaviest keys (the smaller hash among equals), in key order, with their counts."""
+    if len(counts) <= limit:
+        keys = sorted(counts)
+    else:
+        keys = sorted(k for k, _ in heapq.nsmallest(limit, counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return keys, [counts[k] for k in keys]
+
+
+def _summed(keys: Sequence[int], counts: Sequence[float], into: dict[int, float]) -> dict[int, float]:
+    get = into.get
+    for k, c in zip(keys, counts, strict=True):
+        into[k] = get(k, 0) + c
+    return into
 
 
 def merge(known: Profile | None, story: str, first: str, lang: str, item: StoryTerms, at: float,
           related_to: str | None = None) -> Profile:
     """The story's profile with one more item: counts summed, bounded to the heaviest terms."""
-    terms: Counter[int] = Counter(dict(zip(item.terms, item.counts, strict=True)))
-    title: Counter[int] = Counter(dict.fromkeys(item.title, 1))
-    names: Counter[int] = Counter(dict.fromkeys(item.names, 1))
+    terms: dict[int, float] = dict(zip(item.terms, item.counts, strict=True))
+    title: dict[int, float] = dict.fromkeys(item.title, 1)
+    names: dict[int, float] = dict.fromkeys(item.names, 1)
     values = list(item.values)
     places, days = set(item.places), set(item.days)
     if known is None:
         started = updated = at
         items = 1
     else:
-        terms.update(dict(zip(known.terms, known.counts, strict=True)))
-        title.update(dict(zip(known.title, known.title_counts, strict=True)))
-        names.update(dict(zip(known.names, known.name_counts, strict=True)))
+        terms = _summed(known.terms, known.counts, terms)
+        title = _summed(known.title, known.title_counts, title)
+        names = _summed(known.names, known.name_counts, names)
         values = sorted(set(known.values).union(values))
         places.update(known.places)
         days.update(known.days)
@@ -352,4 +416,5 @@ def merge(known: Profile | None, story: str, first: str, lang: str, item: StoryT
     return Profile(story=story, first=first, lang=lang, started=started, updated=updated, items=items,
                    terms=t, counts=tc, title=ti, title_counts=[int(v) for v in tic], names=nm,
                    name_counts=[int(v) for v in nc], values=sorted(values)[:MAX_PROFILE_VALUES],
-                   related_to=related_to, places=sorted(places), days=sorted(days))
+                   related_to=related_to, places=sorted(places), days=sorted(days),
+                   norms=(_log_norm2(tc), _log_norm2(tic), _log_norm2(nc)))
