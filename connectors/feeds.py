@@ -5,9 +5,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import re2
+
 from streams.core.spec import Node, SpecError, SpecIssue, load_yaml
+
+
+class Pattern(Protocol):
+    """A compiled boilerplate pattern (RE2: linear time, whatever the pattern and the text)."""
+
+    pattern: Any
+
+    def sub(self, repl: str, string: str, count: int = 0) -> str: ...
 
 LANGS = {"de", "en", "fr", "ru", "uk"}
 _FEED_KEYS = {"url", "source", "lang", "interval", "labels", "enabled", "strip"}
@@ -22,7 +33,7 @@ class FeedSpec:
     max_interval_s: float = 1800.0
     labels: dict[str, str] = field(default_factory=dict)
     enabled: bool = True
-    strip: tuple[re.Pattern[str], ...] = ()
+    strip: tuple[Pattern, ...] = ()
     file: str = ""
     line: int = 0
 
@@ -31,7 +42,7 @@ def load_feeds(path: str | Path, substitutions: dict[str, str] | None = None) ->
     """Load a feed list. `{name}` in URLs is replaced from `substitutions` (the demo server)."""
     doc, root = load_yaml(path)
     top = root.fields({"feeds", "strip"}, {"feeds"})
-    common: tuple[re.Pattern[str], ...] = ()
+    common: tuple[Pattern, ...] = ()
     feeds: list[FeedSpec] = []
     if top is not None and "strip" in top:
         common = tuple(p for n in top["strip"].list() if (p := _regex(n)) is not None)
@@ -50,15 +61,59 @@ def load_feeds(path: str | Path, substitutions: dict[str, str] | None = None) ->
     return feeds
 
 
-def _regex(node: Node) -> re.Pattern[str] | None:
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.dot_nl = True
+_RE2_OPTIONS.max_mem = 8 << 20
+_RE2_OPTIONS.log_errors = False
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _regex(node: Node) -> Pattern | None:
+    """An operator's boilerplate pattern, compiled with RE2: no pattern can backtrack
+    catastrophically on feed text. Python-only syntax (lookaround, backreferences) is an error."""
     s = node.str()
     if s is None:
         return None
     try:
-        return re.compile(s, re.S)
+        re.compile(s)
     except re.error as exc:
-        node.error(f"bad regular expression {s!r}: {exc}")
+        node.error(f"bad regular expression {s[:80]!r}: {exc}")
         return None
+    try:
+        return re2.compile(s, _RE2_OPTIONS)  # type: ignore[no-any-return]
+    except re2.error as exc:
+        node.error(f"regular expression {s[:80]!r} uses what RE2 cannot run in linear time "
+                   f"(lookaround, backreferences, possessive repeats): {str(exc)[:120]}")
+        return None
+
+
+def _substitute(url: str, subst: dict[str, str], node: Node) -> str | None:
+    unknown = [m.group(1) for m in _PLACEHOLDER.finditer(url) if m.group(1) not in subst]
+    if unknown:
+        node.error(f"unknown placeholder {{{unknown[0]}}} in URL (known: {', '.join(sorted(subst)) or 'none'})")
+        return None
+    return _PLACEHOLDER.sub(lambda m: subst[m.group(1)], url)
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be a feed's address, or None. Credentials in it are refused: a feed URL is
+    logged, labelled on metrics and stored in feed state."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        return f"'{_redacted(url)}' is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"'{_redacted(url)}' is not an http(s) URL"
+    if parts.username is not None or parts.password is not None:
+        return (f"'{_redacted(url)}' carries credentials: feed URLs are logged and stored; "
+                "use a feed that needs none, or a token in the query only if the publisher requires it")
+    return None
+
+
+def _redacted(url: str) -> str:
+    """`url` with any user:password@ part replaced by ***@, cut to 200 characters."""
+    return re.sub(r"(?<=//)[^/@\s]*@", "***@", url)[:200]
 
 
 def _feed(node: Node, common: tuple[re.Pattern[str], ...], subst: dict[str, str]) -> FeedSpec | None:
@@ -68,15 +123,11 @@ def _feed(node: Node, common: tuple[re.Pattern[str], ...], subst: dict[str, str]
     before = len(node.doc.issues)
     url = f["url"].str()
     if url is not None:
-        try:
-            url = url.format(**subst) if "{" in url else url
-        except KeyError as exc:
-            f["url"].error(f"unknown placeholder {{{exc.args[0]}}} in URL")
-            url = None
+        url = _substitute(url, subst, f["url"])
     if url is not None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            f["url"].error(f"'{url}' is not an http(s) URL")
+        problem = url_problem(url)
+        if problem:
+            f["url"].error(problem)
     kw: dict[str, object] = {}
     source = f["source"].str()
     if "lang" in f:

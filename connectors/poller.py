@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from connectors.core import schedule
-from connectors.core.parse import FeedParseError, parse_feed
+from connectors.core.parse import FeedParseError
 from connectors.feeds import FeedSpec
 from connectors.fetch import Fetcher, FetchError, Validators
+from connectors.parsing import FeedParser
 from connectors.publish import Publisher
 from connectors.state import SEEN_KEPT
 from streams import logs
@@ -63,8 +64,9 @@ class FeedState:
 class Poller:
     def __init__(self, feeds: list[FeedSpec], fetcher: Fetcher, publisher: Publisher,
                  metrics: ConnectorMetrics, saved: dict[str, StoredState] | None = None,
-                 state_topic: str | None = None) -> None:
+                 state_topic: str | None = None, parser: FeedParser | None = None) -> None:
         self.feeds = [f for f in feeds if f.enabled]
+        self.parser = parser if parser is not None else FeedParser()
         self.fetcher, self.publisher, self.metrics = fetcher, publisher, metrics
         self.state_topic = state_topic
         self.websub: WebSub | None = None
@@ -139,14 +141,18 @@ class Poller:
         else:
             now = datetime.now(UTC)
             try:
-                parsed = parse_feed(fetched.body, fetched.headers, feed, now)
-            except FeedParseError as exc:
+                parsed = await self.parser.parse(fetched.body, fetched.headers, feed, now)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - FeedParseError, or a parser bug: the feed is retried
                 self.metrics.parse_errors.labels(name, "not_a_feed").inc()
-                return await self._failed(feed, st, "parse", str(exc), None, outcome="parse_error")
+                reason = str(exc) if isinstance(exc, FeedParseError) else f"{type(exc).__name__}: {exc}"
+                return await self._failed(feed, st, "parse", reason[:500], None, outcome="parse_error")
             if parsed.partial:
                 self.metrics.parse_errors.labels(name, "partial").inc()
                 log.warning("feed_partly_parsed", feed=feed.url, source=name, reason=parsed.partial,
                             kept=len(parsed.items))
+                await self._health(feed, st, True, "partial", parsed.partial)
             try:
                 new = await self.accept(feed, parsed.items)
             except Exception as exc:  # noqa: BLE001 - broker trouble: retry the feed later

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp import web
 
-from connectors.core.parse import FeedParseError, parse_feed
+from connectors.core.parse import FeedParseError
 from connectors.core.websub import Subscription, signature_ok, subscription_form, verify_intent
 from connectors.feeds import FeedSpec
 from streams import logs
@@ -116,7 +116,7 @@ class WebSub:
             log.warning("websub_bad_signature", feed=feed.url)
             return web.Response(status=202)
         try:
-            parsed = parse_feed(body, request.headers, feed, datetime.now(UTC))
+            parsed = await self.poller.parser.parse(body, request.headers, feed, datetime.now(UTC))
         except FeedParseError as exc:
             self.poller.metrics.pushes.labels(feed.source, "parse_error").inc()
             log.warning("websub_content_not_a_feed", feed=feed.url, reason=str(exc))

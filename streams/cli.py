@@ -115,6 +115,7 @@ async def _connect(settings, demo_url: str | None) -> int:  # type: ignore[no-un
         if http is not None:
             await http.cleanup()
         await fetcher.close()
+        await poller.parser.close()
         await publisher.stop()
     return 0
 

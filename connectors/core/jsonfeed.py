@@ -1,73 +1,80 @@
-"""JSON Feed 1.1 (https://jsonfeed.org/version/1.1) → NewsItems. Pure."""
+"""JSON Feed 1.1 (https://jsonfeed.org/version/1.1) → NewsItems. Pure.
+
+Every field is checked for its type: a feed whose `items` is not a list, an item that is not an
+object, a url given as a list, a date in year 9999 or 0001 is never an exception. A bad item is
+skipped and reported in `Parsed.partial` (by item number); the good ones are kept.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from connectors.core.language import detect
 from connectors.feeds import FeedSpec
-from streams.schema import NewsItem
 
 if TYPE_CHECKING:
     from connectors.core.parse import Parsed
 
 
 def _date(value: Any, now: datetime) -> datetime:
-    from connectors.core.parse import FUTURE_TOLERANCE
+    from connectors.core.parse import plausible_time
 
-    if isinstance(value, str):
-        try:
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return now
-        dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-        dt = dt.astimezone(UTC)
-        return min(dt, now) if dt > now + FUTURE_TOLERANCE else dt
-    return now
+    if not isinstance(value, str):
+        return now
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return now
+    return plausible_time(dt if dt.tzinfo else dt.replace(tzinfo=UTC), now)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _load(body: bytes) -> Any:
+    from connectors.core.parse import FeedParseError
+
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        first = exc
+    # orjson refuses what JSON allows but UTF-8 cannot hold (an escaped lone surrogate, "\ud800");
+    # the standard parser reads it (surrogates are removed with the other invisible characters).
+    try:
+        return json.loads(body.decode("utf-8", errors="replace"))
+    except (ValueError, RecursionError):
+        raise FeedParseError(f"not a feed (invalid JSON: {str(first)[:200]})") from first
 
 
 def parse_json_feed(body: bytes, feed: FeedSpec, now: datetime) -> Parsed:
-    from connectors.core.parse import (
-        MAX_SUMMARY,
-        MAX_TITLE,
-        FeedParseError,
-        Parsed,
-        canonical_url,
-        clean_text,
-        item_id,
-    )
+    from connectors.core.parse import MAX_ENTRIES, Entries, FeedParseError, Parsed
 
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise FeedParseError(f"not a feed (invalid JSON: {exc})") from exc
-    if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith("https://jsonfeed.org/version/"):
+    doc = _load(body)
+    if not isinstance(doc, dict) or not _text(doc.get("version")).startswith("https://jsonfeed.org/version/"):
         raise FeedParseError("not a feed (JSON without a jsonfeed.org version)")
-    lang = (feed.lang or str(doc.get("language") or "")[:2]).lower()
-    items: list[NewsItem] = []
-    seen: set[str] = set()
-    skipped = 0
-    for entry in doc.get("items") or []:
+    lang = (feed.lang or _text(doc.get("language"))[:2]).lower()
+    entries = Entries(feed)
+    items = doc.get("items", [])
+    if not isinstance(items, list):
+        entries.notes.append(f"'items' is {type(items).__name__}, not a list: no items read")
+        items = []
+    for index, entry in enumerate(items[:MAX_ENTRIES]):
         if not isinstance(entry, dict):
-            skipped += 1
+            entries.skipped += 1
+            entries.first_error = entries.first_error or f"item {index + 1}: {type(entry).__name__}, not an object"
             continue
-        title = clean_text(str(entry.get("title") or ""), feed.strip)[:MAX_TITLE]
-        body_text = entry.get("content_text") or entry.get("content_html") or entry.get("summary") or ""
-        summary = clean_text(str(body_text), feed.strip)[:MAX_SUMMARY]
-        link = str(entry.get("url") or entry.get("external_url") or "")
-        url = canonical_url(link) if link else ""
-        if not title and not summary:
-            continue
-        iid = item_id({"id": str(entry.get("id") or "")}, url, title, feed.url)
-        if iid in seen:
-            continue
-        seen.add(iid)
-        items.append(NewsItem(id=iid, title=title, summary=summary, url=url, source=feed.source,
-                              feed=feed.url, lang=(feed.lang or str(entry.get("language") or "")[:2].lower()
-                                                   or detect(f"{title}. {summary[:400]}") or lang),
-                              published=_date(entry.get("date_published"), now), fetched_at=now,
-                              labels=dict(feed.labels)))
-    return Parsed(items, f"{skipped} malformed item(s) skipped" if skipped else None, lang)
+        entries.add(index, lambda e=entry: entries.item(
+            guid=_text(e.get("id")) if not isinstance(e.get("id"), int | float) else str(e.get("id")),
+            title=_text(e.get("title")),
+            summary=_text(e.get("content_text")) or _text(e.get("content_html")) or _text(e.get("summary")),
+            link=_text(e.get("url")) or _text(e.get("external_url")),
+            lang=_text(e.get("language"))[:2].lower(), fallback=lang, published=_date(e.get("date_published"), now),
+            now=now))
+    if len(items) > MAX_ENTRIES:
+        entries.notes.append(f"{len(items) - MAX_ENTRIES} items beyond the first {MAX_ENTRIES} ignored")
+    return Parsed(entries.items, entries.partial(), lang)
+

@@ -67,11 +67,26 @@ class Normalized:
 
 def fold(text: str) -> str:
     """Normalise without keeping offsets (for keys, fingerprints and taxonomy terms)."""
-    return _fold_chars(unicodedata.normalize("NFKC", text).casefold())
+    return _fold_chars(unicodedata.normalize("NFKC", visible(text)).casefold())
 
 
 def normalize(text: str) -> Normalized:
-    """Normalise `text` for matching and remember where each output character came from."""
+    """Normalise `text` for matching and remember where each output character came from.
+    Invisible characters (`visible`) are dropped first: Luft\u00adverteidigung is one word."""
+    if INVISIBLE.search(text) is None:
+        return _normalize(text)
+    kept: list[int] = []
+    pos = 0
+    for m in INVISIBLE.finditer(text):
+        kept.extend(range(pos, m.start()))
+        pos = m.end()
+    kept.extend(range(pos, len(text)))
+    inner = _normalize("".join(text[i] for i in kept))
+    origin = range(len(inner.text)) if inner.origin is None else inner.origin
+    return Normalized(inner.text, tuple(kept[i] for i in origin))
+
+
+def _normalize(text: str) -> Normalized:
     if unicodedata.is_normalized("NFKC", text):
         # The common case: already composed. lower() keeps lengths for our scripts; the fold table
         # maps one character to one, except ß → ss, whose offsets are rebuilt cheaply below.
@@ -116,3 +131,40 @@ _WS = re.compile(r"\s+")
 def squash_ws(text: str) -> str:
     """Fold every run of white space into one space and strip the ends."""
     return _WS.sub(" ", text).strip()
+
+
+def _invisible_class() -> str:
+    """A character class of what never belongs in feed text: control characters (but tab and line
+    breaks, which are white space), format characters (soft hyphen, zero-width characters, bidi
+    controls, the byte-order mark, tag characters) and lone surrogates."""
+    ranges: list[str] = []
+    start = prev = -2
+    for cp in range(0x10000):
+        if unicodedata.category(chr(cp)) in ("Cc", "Cf", "Cs") and chr(cp) not in "\t\n\r":
+            if cp != prev + 1:
+                if start >= 0:
+                    ranges.append(_range(start, prev))
+                start = cp
+            prev = cp
+    ranges.append(_range(start, prev))
+    # Format characters beyond the BMP (Unicode 15): Kaithi, Egyptian hieroglyph and shorthand
+    # format controls, musical symbol formatting, tag characters.
+    ranges += [_range(0x110BD, 0x110BD), _range(0x110CD, 0x110CD), _range(0x13430, 0x1343F),
+               _range(0x1BCA0, 0x1BCA3), _range(0x1D173, 0x1D17A), _range(0xE0001, 0xE007F)]
+    return "[" + "".join(ranges) + "]"
+
+
+def _range(a: int, b: int) -> str:
+    return f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}"
+
+
+# ANSI/VT escape sequences first (CSI … final byte, OSC … BEL or ST, two-byte escapes): removing
+# only the ESC would leave "[31m" in the text.
+_ANSI = r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]{0,4096}(?:\x07|\x1b\\)?|\x1b[@-_]|\x9b[0-?]*[ -/]*[@-~]"
+INVISIBLE = re.compile(f"{_ANSI}|{_invisible_class()}")
+
+
+def visible(text: str) -> str:
+    """`text` without escape sequences, control and format characters and lone surrogates (tab
+    and line breaks stay). Linear in the length of the text."""
+    return INVISIBLE.sub("", text)

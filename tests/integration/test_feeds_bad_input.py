@@ -20,11 +20,13 @@ from werkzeug import Response
 
 from connectors.feeds import FeedSpec
 from connectors.fetch import Fetcher
+from connectors.parsing import FeedParser
 from connectors.poller import ConnectorMetrics, Poller
 from connectors.publish import Publisher
 from streams.config import Settings
-from streams.schema import NewsItem, decode
-from streams.topics import ensure_topics
+from streams.schema import FeedHealth, NewsItem, decode
+from streams.topics import ensure_topics, pipeline_topics
+from tests import hostile
 
 pytestmark = pytest.mark.kafka
 
@@ -44,15 +46,23 @@ class Harness:
     publisher: Publisher
     fetcher: Fetcher
     metrics: ConnectorMetrics
+    parser: FeedParser
 
     def poller(self, *feeds: FeedSpec) -> Poller:
-        return Poller(list(feeds), self.fetcher, self.publisher, self.metrics)
+        return Poller(list(feeds), self.fetcher, self.publisher, self.metrics, parser=self.parser)
+
+    async def health(self) -> list[FeedHealth]:
+        return [decode(FeedHealth, v) for v in await self.values("warwire.feed-health")]
 
     async def published(self) -> list[NewsItem]:
-        tps = [TopicPartition(self.settings.topic("warwire.raw"), p) for p in range(self.settings.partitions)]
+        return [decode(NewsItem, v) for v in await self.values("warwire.raw")]
+
+    async def values(self, topic: str) -> list[bytes]:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, group_id=None, enable_auto_commit=False)
         await consumer.start()
-        out: list[NewsItem] = []
+        name = self.settings.topic(topic)
+        tps = [TopicPartition(name, p) for p in range(pipeline_topics(self.settings)[name])]
+        out: list[bytes] = []
         try:
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
@@ -62,7 +72,7 @@ class Harness:
                 if all(pos >= end[tp] for pos, tp in zip(positions, tps, strict=True)):
                     break
                 for records in (await consumer.getmany(timeout_ms=1000)).values():
-                    out.extend(decode(NewsItem, r.value) for r in records)
+                    out.extend(r.value for r in records)
         finally:
             await consumer.stop()
         return out
@@ -77,10 +87,12 @@ async def harness(kafka) -> AsyncIterator[Harness]:
     await ensure_topics(settings)
     publisher = Publisher(settings.bootstrap, settings.topic("warwire.raw"), settings.topic("warwire.feed-health"))
     await publisher.start()
-    fetcher = Fetcher(timeout=aiohttp.ClientTimeout(total=4, connect=2, sock_read=2), max_body=1_000_000)
+    fetcher = Fetcher(timeout=aiohttp.ClientTimeout(total=4, connect=2, sock_read=2), max_body=20_000_000)
+    parser = FeedParser(processes=2, timeout_s=3.0)
     try:
-        yield Harness(settings, publisher, fetcher, ConnectorMetrics(CollectorRegistry()))
+        yield Harness(settings, publisher, fetcher, ConnectorMetrics(CollectorRegistry()), parser)
     finally:
+        await parser.close()
         await fetcher.close()
         await publisher.stop()
 
@@ -267,3 +279,46 @@ async def test_missing_and_absurd_dates_become_the_fetch_time(httpserver: HTTPSe
     assert set(published) == {"none", "future", "junk"}
     for i in published.values():
         assert i.published is not None and before - 1 <= i.published.timestamp() <= time.time() + 1
+
+
+@pytest.mark.parametrize(("name", "ctype", "good"), [
+    ("jsonfeed-bad-items.json", "application/feed+json", {"good-j", "y9999", "y0001"}),
+    ("jsonfeed-items-int.json", "application/feed+json", set()),
+    ("bad-port.rss", "application/rss+xml", {"port-abc", "port-big", "good-1"}),
+    ("surrogate-ref.rss", "application/rss+xml", {"sur1", "nul-ref", "good-1"}),
+])
+async def test_a_hostile_feed_publishes_its_good_items_reports_the_error_and_is_polled_again(
+        httpserver: HTTPServer, harness: Harness, name: str, ctype: str, good: set[str]) -> None:
+    """Rows 1-2 of issue 17: these killed the feed's poll task for good, silently."""
+    httpserver.expect_request("/f").respond_with_data(hostile.feed(name), content_type=ctype)
+    f = feed(httpserver.url_for("/f"))
+    poller = harness.poller(f)
+    await poller.poll_once(f)
+    assert {i.id for i in await harness.published()} == good
+    assert harness.count("warwire_connector_parse_errors_total", feed="test", kind="partial") == 1
+    [health] = await harness.health()
+    assert health.healthy and health.outcome == "partial" and health.detail
+    delay = await poller.poll_once(f)  # polling goes on: the same feed again, nothing new
+    assert delay >= 60 and poller.state[f.url].poll.consecutive_errors == 0
+    assert harness.count("warwire_connector_fetches_total", feed="test", outcome="ok") == 2
+
+
+async def test_a_feed_too_big_to_parse_in_time_is_refused_and_other_feeds_are_polled_meanwhile(
+        httpserver: HTTPServer, harness: Harness) -> None:
+    """100,000 entries took 20 s on the connector's event loop: now in a helper, stopped at its bound."""
+    httpserver.expect_request("/huge").respond_with_data(hostile.many_entries(), content_type="application/rss+xml")
+    httpserver.expect_request("/ok").respond_with_data(rss(item("fast", "Quick feed")), content_type="application/rss+xml")
+    huge, fast = feed(httpserver.url_for("/huge"), "huge"), feed(httpserver.url_for("/ok"), "fast")
+    poller = harness.poller(huge, fast)
+    await poller.poll_once(fast)  # helpers started
+    t0 = time.monotonic()
+    huge_task = asyncio.create_task(poller.poll_once(huge))
+    await asyncio.sleep(0.3)
+    for _ in range(3):
+        await poller.poll_once(fast)
+    fast_done = time.monotonic() - t0
+    await huge_task
+    assert fast_done < 2.5
+    assert harness.count("warwire_connector_fetches_total", feed="huge", outcome="parse_error") == 1
+    assert poller.state[huge.url].poll.consecutive_errors == 1
+    assert [i.id for i in await harness.published()] == ["fast"]

@@ -47,18 +47,19 @@ def test_hostile_feed_reaches_slack_without_mentions_or_foreign_links(httpserver
         for scheme in ("javascript:", "data:"):
             assert f"<{scheme}" not in rendered
         titles.append(payload["text"])
-    # The normaliser already drops tag-like runs from titles; what is left of the feed's markup is
-    # escaped, and the operator-given source name is escaped too.
+    # The HTML parser drops what HTML reads as markup (<!channel> is a bogus comment, also when
+    # escaped twice, as <!here> is); what it reads as text (<@U…>) is escaped, as is the
+    # operator-given source name.
     assert sorted(titles) == [
-        "[warning] Air defence shoots down 40 drones over Kyiv",
+        "[warning] Air defence shoots down 40 drones over Kyiv &lt;@U024BE7LH&gt;",
         "[warning] Air defence: IRIS-T units guard the grid",
-        "[warning] Patriot battery &lt;!here&gt; deployed near Lviv",
+        "[warning] Patriot battery deployed near Lviv",
     ]
     assert all("Hostile &lt;!channel&gt; · 1 outlet(s)" in texts(p) for p in received)
     kyiv = next(p for p in received if "Kyiv" in p["text"])
     head = kyiv["blocks"][0]["text"]["text"]
     assert head == (":warning: *<https://news.example/kyiv-drones%7C%3C!here%3E%20pwned%3E"
-                    "|Air defence shoots down 40 drones over Kyiv>*")
+                    "|Air defence shoots down 40 drones over Kyiv &lt;@U024BE7LH&gt;>*")
     for p in received:
         if "Kyiv" not in p["text"]:  # javascript: and data: links are dropped: the title stands alone
             assert "<" not in p["blocks"][0]["text"]["text"], p["blocks"][0]

@@ -1,0 +1,162 @@
+"""The hostile feed corpus (tests/data/hostile/feeds and tests/hostile.py) through the real feed
+parser: every bad feed is refused with a reason or read in part with the reason noted, the good
+entries next to a bad one are kept, nothing takes long, and no markup or invisible character
+reaches the text."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from connectors.core.parse import MAX_ENTRIES, MAX_SUMMARY, FeedParseError, Parsed, parse_feed
+from connectors.feeds import FeedSpec
+from connectors.parsing import FeedParser
+from streams.core.text import INVISIBLE
+from tests import hostile
+
+NOW = datetime(2023, 9, 28, 12, 0, tzinfo=UTC)
+FEED = FeedSpec(url="https://hostile.example/feed", source="hostile", lang="en")
+MARKUP = re.compile(r"<[A-Za-z!/?]")
+
+
+def parse(body: bytes, headers: dict[str, str] | None = None) -> Parsed:
+    parsed = parse_feed(body, headers or {}, FEED, NOW)
+    for it in parsed.items:
+        for text in (it.title, it.summary, it.id, it.url):
+            assert INVISIBLE.search(text) is None, text
+            assert MARKUP.search(text) is None, text
+            text.encode("utf-8")  # no lone surrogate survives
+        assert it.url == "" or it.url.startswith(("http://", "https://"))
+    return parsed
+
+
+def ids(parsed: Parsed) -> list[str]:
+    return [i.id for i in parsed.items]
+
+
+@pytest.mark.parametrize("name", ["jsonfeed-items-int.json", "jsonfeed-items-true.json"])
+def test_json_feed_whose_items_is_not_a_list_is_read_as_empty_with_the_reason(name: str) -> None:
+    parsed = parse(hostile.feed(name))
+    assert parsed.items == [] and "'items' is" in (parsed.partial or "")
+
+
+def test_json_feed_items_of_the_wrong_types_are_skipped_and_the_good_one_kept() -> None:
+    parsed = parse(hostile.feed("jsonfeed-bad-items.json"))
+    assert "good-j" in ids(parsed) and {"y9999", "y0001"} <= set(ids(parsed))
+    dates = {i.id: i.published for i in parsed.items}
+    assert dates["y9999"] == NOW and dates["y0001"] == NOW  # far future clamped, before 1990 unknown
+    assert "2 entries skipped (item 4: str, not an object)" in (parsed.partial or "")
+
+
+def test_json_feed_with_a_byte_order_mark_parses() -> None:
+    assert ids(parse(hostile.feed("jsonfeed-bom.json"))) == ["good-j"]
+
+
+def test_json_feed_with_an_escaped_lone_surrogate_parses_without_it() -> None:
+    parsed = parse(hostile.feed("jsonfeed-surrogate.json"))
+    assert ids(parsed) == ["s", "good-j"] and parsed.items[0].title == "Lone surrogate"
+
+
+def test_json_feed_url_given_as_a_list_is_no_url() -> None:
+    parsed = parse(hostile.feed("jsonfeed-url-list.json"))
+    assert [i.url for i in parsed.items] == ["", "https://hostile.example/j"]
+
+
+def test_links_with_bad_ports_are_dropped_with_a_note_and_the_entries_kept() -> None:
+    parsed = parse(hostile.feed("bad-port.rss"))
+    assert [(i.id, i.url) for i in parsed.items] == [
+        ("port-abc", ""), ("port-big", ""), ("good-1", "https://hostile.example/good-1")]
+    assert "http://example.com:abc/x" in (parsed.partial or "")
+
+
+def test_character_references_xml_forbids_are_removed_and_noted() -> None:
+    parsed = parse(hostile.feed("surrogate-ref.rss"))
+    assert ids(parsed) == ["sur1", "nul-ref", "good-1"]
+    assert parsed.items[0].title == "Title with a lone surrogate and inside"
+    assert "invalid character reference &#xD800; at byte" in (parsed.partial or "")
+
+
+def test_markup_escaped_twice_leaves_no_markup_and_script_text_never_reaches_the_text() -> None:
+    parsed = parse(hostile.feed("double-escaped.rss"))
+    first, second = parsed.items
+    assert "script" not in first.title and "onerror" not in first.summary and "Air defence" in first.summary
+    assert second.title == "Plain markup once"
+    assert second.summary == "Energy infrastructure"  # script, style and comment dropped; <b> is inline
+
+
+def test_entries_without_guid_link_or_title_get_distinct_stable_ids() -> None:
+    first, again = parse(hostile.feed("no-ids.rss")), parse(hostile.feed("no-ids.rss"))
+    assert len(set(ids(first))) == 3 and ids(first) == ids(again)
+
+
+def test_a_guid_is_never_a_url() -> None:
+    parsed = parse(hostile.feed("no-link.rss"))
+    assert [i.url for i in parsed.items] == ["", "", "", ""]
+    assert ids(parsed)[:3] == ["urn:uuid:5b1c3d3e-0f4e-4c2a-9a57-7a2f7f1f9e01", "tag:hostile.example,2023:1", "g1"]
+
+
+def test_cp1251_bytes_declared_as_utf8_are_re_detected_and_noted() -> None:
+    parsed = parse(hostile.feed("cp1251-declared-utf8.rss"))
+    assert [i.title for i in parsed.items] == ["Сили ППО збили 12 дронів над Києвом",
+                                              "Ракетный удар по Харькову: ПВО сбила шесть ракет"]
+    assert "decoded as cp1251" in (parsed.partial or "")
+
+
+def test_invisible_characters_and_terminal_escapes_are_removed() -> None:
+    item = parse(hostile.feed("invisible.rss")).items[0]
+    assert item.title == "Luftverteidigung hält, esrever Energie iso bom"
+    assert item.summary == "ANSI red and OSC"
+
+
+@pytest.mark.parametrize("body", [hostile.escaped_anchors(), hostile.unclosed_paragraphs()],
+                         ids=["900KB-escaped-anchors", "600KB-unclosed-p"])
+def test_huge_markup_in_a_summary_is_linear_and_cut(body: bytes) -> None:
+    t0 = time.process_time()
+    parsed = parse(body)
+    assert time.process_time() - t0 < 5.0  # was over 120 s
+    assert ids(parsed) == ["big", "good-1"] and len(parsed.items[0].summary) <= MAX_SUMMARY
+
+
+def test_entity_expansion_is_refused_at_once() -> None:
+    t0 = time.process_time()
+    with pytest.raises(FeedParseError, match="declares XML entities"):
+        parse_feed(hostile.entity_expansion(), {}, FEED, NOW)
+    assert time.process_time() - t0 < 1.0
+
+
+def test_entries_beyond_the_bound_are_ignored_with_a_note() -> None:
+    parsed = parse(hostile.many_entries(MAX_ENTRIES + 5))
+    assert len(parsed.items) == MAX_ENTRIES and "5 entries beyond the first 1000 ignored" in (parsed.partial or "")
+
+
+async def test_a_parse_past_its_time_is_stopped_and_the_loop_and_the_next_feed_are_unaffected() -> None:
+    parser = FeedParser(processes=1, timeout_s=2.0)
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    try:
+        await parser.parse(hostile.rss(hostile.GOOD), {}, FEED, NOW)  # the helper is started
+        t0 = time.monotonic()
+        with pytest.raises(FeedParseError, match="longer than 2s"):
+            await parser.parse(hostile.many_entries(), {}, FEED, NOW)
+        assert time.monotonic() - t0 < 6.0
+        big = await parser.parse(hostile.big_feed(), {}, FEED, NOW)  # 5 MB: parsed, in the helper
+        assert len(big.items) == 200
+        good = await parser.parse(hostile.rss(hostile.GOOD), {}, FEED, NOW)
+        assert ids(good) == ["good-1"]
+    finally:
+        tick.cancel()
+        await parser.close()
+    assert max(gaps) < 0.5, max(gaps)  # the event loop never stalled
