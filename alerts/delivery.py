@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import random
 import sys
@@ -71,13 +72,15 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    try:
-        secs = float(value)
-    except ValueError:
+    if value.isascii() and value.isdigit():  # delta-seconds is 1*DIGIT (RFC 9110): never nan, inf, -1 or 1e9
+        secs = float(value[:12])
+    else:
         try:
             secs = parsedate_to_datetime(value).timestamp() - now
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
+    if not math.isfinite(secs):
+        return None
     return min(max(secs, 0.0), 3600.0)
 
 

@@ -7,6 +7,7 @@ Receivers and rules from all files form one set; rule names must be unique acros
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from alerts.model import (
@@ -24,6 +25,7 @@ from alerts.model import (
 from alerts.query import QueryError
 from alerts.query import parse as parse_query
 from streams.core.spec import Doc, Node, SpecError, SpecIssue, load_yaml
+from streams.core.text import LANGUAGES
 
 _RULE_KEYS = {
     "name", "type", "severity", "topics", "all_topics", "languages", "sources", "labels", "query", "min_outlets",
@@ -105,13 +107,28 @@ def load_rules(paths: list[str | Path], known_topics: frozenset[str] | None = No
     return RuleSetSpec(rules=tuple(rules), receivers=receivers, version=digest.hexdigest()[:12])
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _env_name(node: Node, what: str) -> str | None:
+    """The name of an environment variable. A URL or secret written here instead would be kept
+    in the rules file and printed in errors and logs: refused, and never repeated."""
+    if not isinstance(node.value, str) or not _ENV_NAME.fullmatch(node.value):
+        looks = isinstance(node.value, str) and ("://" in node.value or "@" in node.value or "/" in node.value)
+        example = "WARWIRE_SLACK_WEBHOOK_URL" if what == "URL" else "WARWIRE_WEBHOOK_SECRET"
+        node.error(f"expected the name of an environment variable holding the {what} (such as {example})"
+                   + (f", not the {what} itself: move it into the environment" if looks else ""))
+        return None
+    return node.value
+
+
 def _receiver(name: str, node: Node, doc: Doc) -> ReceiverSpec | None:
     f = node.fields(_RECEIVER_KEYS, {"type"})
     if f is None or "type" not in f:
         return None
     typ = f["type"].choice(RECEIVER_TYPES)
-    url_env = f["url_env"].str() if "url_env" in f else None
-    secret_env = f["secret_env"].str() if "secret_env" in f else None
+    url_env = _env_name(f["url_env"], "URL") if "url_env" in f else None
+    secret_env = _env_name(f["secret_env"], "secret") if "secret_env" in f else None
     if typ in ("slack", "webhook") and "url_env" not in f:
         node.error(f"a {typ} receiver needs url_env (the environment variable holding its URL)")
         return None
@@ -137,7 +154,11 @@ def _rule(node: Node, doc: Doc, refs: list[tuple[Node, str]]) -> RuleSpec | None
             for i, v in enumerate(vals):
                 refs.append((_item(f[key], i), f"topic:{v}"))
     if "languages" in f:
-        kw["languages"] = tuple(f["languages"].strings())
+        langs = f["languages"].strings()
+        for i, lang in enumerate(langs):
+            if lang not in LANGUAGES:
+                _item(f["languages"], i).error(f"unknown language '{lang[:40]}' (one of {', '.join(LANGUAGES)})")
+        kw["languages"] = tuple(langs)
     if "sources" in f:
         kw["sources"] = tuple(f["sources"].strings())
     if "labels" in f:
@@ -151,7 +172,7 @@ def _rule(node: Node, doc: Doc, refs: list[tuple[Node, str]]) -> RuleSpec | None
     if "min_outlets" in f:
         kw["min_outlets"] = f["min_outlets"].int(lo=1, hi=1000)
     if "realert" in f:
-        kw["realert_s"] = f["realert"].duration()
+        kw["realert_s"] = f["realert"].duration(positive=True)
     if "key" in f:
         kw["key"] = f["key"].choice(KEYS)
     if "description" in f:
@@ -165,6 +186,9 @@ def _rule(node: Node, doc: Doc, refs: list[tuple[Node, str]]) -> RuleSpec | None
     if len(doc.issues) > before or name is None or typ is None:
         return None
     return RuleSpec(name=name, type=typ, file=doc.file, line=node.line, **kw)  # type: ignore[arg-type]
+
+
+_POSITIVE = {"window", "baseline", "group_interval", "repeat_interval"}  # 0s would divide by zero or spin
 
 
 def _type_specific(f: dict[str, Node], typ: str | None, kw: dict[str, object]) -> None:
@@ -181,7 +205,7 @@ def _type_specific(f: dict[str, Node], typ: str | None, kw: dict[str, object]) -
                  "group_interval": "group_interval_s", "repeat_interval": "repeat_interval_s"}
     for key, attr in durations.items():
         if key in f:
-            kw[attr] = f[key].duration()
+            kw[attr] = f[key].duration(positive=key in _POSITIVE)
     if "window" in f and "baseline" not in f and kw.get("window_s"):
         kw["baseline_s"] = kw["window_s"]
     if typ == "new_term" and "window" not in f:

@@ -4,13 +4,17 @@
     or     := and ("OR" and)*
     and    := not (["AND"] not)*            adjacent terms are ANDed
     not    := "NOT" not | atom
-    atom   := "(" query ")" | term ["NEAR/" n term]
+    atom   := "(" query ")" | term ["NEAR/" n near]
+    near   := term | "(" term ("OR" term)* ")"
     term   := [field ":"] (word | word* | "a phrase")
     field  := title | summary               default: either
 
 Words match whole words after the same normalisation as tagging (case, accents, ё/е, dashes);
 `word*` matches words starting with `word`; a quoted phrase matches consecutive words.
-`a NEAR/5 b` holds when a and b occur within 5 words of each other, in either order, in one field.
+`a NEAR/5 b` holds when a and b occur within 5 words of each other, in either order, in one field;
+`a NEAR/5 (b OR c)` when b or c does. n is 1 to 100. Parentheses nest at most `MAX_DEPTH` deep.
+A word such as `titel:x` (letters, then a colon) is an error: only title: and summary: are fields;
+quote it ("titel:x") to search for it as text.
 
     query: 'Patriot NEAR/3 (battery OR system) AND NOT title:"New England"'
 """
@@ -24,8 +28,11 @@ from dataclasses import dataclass
 from streams.core.text import fold, tokens
 
 FIELDS = ("title", "summary")
-_TOKEN = re.compile(r'\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<near>NEAR/(?P<n>\d+))|(?P<op>AND|OR|NOT)(?=[\s()]|$)'
+MAX_DEPTH = 32
+MAX_NEAR = 100
+_TOKEN = re.compile(r'\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<near>NEAR/(?P<n>[^\s()]*))|(?P<op>AND|OR|NOT)(?=[\s()]|$)'
                     r'|(?:(?P<field>title|summary):)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s()"]+)))')
+_FIELD_LIKE = re.compile(r"^([^\W\d_]+):")
 
 
 class QueryError(ValueError):
@@ -79,11 +86,19 @@ def parse(text: str) -> Predicate:
         elif m.group("rp"):
             toks.append((")", "", col))
         elif m.group("near"):
-            toks.append(("NEAR", m.group("n"), col))
+            n = m.group("n")
+            if not n.isdigit() or not 1 <= int(n) <= MAX_NEAR:
+                raise QueryError(f"NEAR/ needs a distance of 1 to {MAX_NEAR} words, such as NEAR/5, got {m.group('near')[:20]!r}",
+                                 col)
+            toks.append(("NEAR", n, col))
         elif m.group("op"):
             toks.append((m.group("op"), "", col))
         else:
             raw = m.group("phrase") if m.group("phrase") is not None else m.group("word")
+            unknown = _FIELD_LIKE.match(raw) if m.group("phrase") is None else None
+            if unknown:
+                raise QueryError(f"unknown field '{unknown.group(1)[:40]}' (fields: {', '.join(FIELDS)}; "
+                                 "quote the word to search for it as text)", col)
             toks.append(("TERM", f"{m.group('field') or ''}\x00{raw}\x00{int(m.group('phrase') is not None)}", col))
         pos = m.end()
     if not toks:
@@ -99,6 +114,7 @@ def parse(text: str) -> Predicate:
 class _Parser:
     def __init__(self, toks: list[tuple[str, str, int]], end: int) -> None:
         self.toks, self.i, self.end = toks, 0, end
+        self.depth = 0
 
     def peek(self) -> str | None:
         return self.toks[self.i][0] if self.i < len(self.toks) else None
@@ -122,20 +138,25 @@ class _Parser:
         return parts[0] if len(parts) == 1 else (lambda f: all(p(f) for p in parts))
 
     def not_(self) -> Predicate:
-        if self.peek() == "NOT":
+        negate = False
+        while self.peek() == "NOT":  # a loop, not recursion: NOT NOT … NOT x is x or its negation
             self.i += 1
-            inner = self.not_()
-            return lambda f: not inner(f)
-        return self.atom()
+            negate = not negate
+        inner = self.atom()
+        return (lambda f: not inner(f)) if negate else inner
 
     def atom(self) -> Predicate:
         kind = self.peek()
         if kind == "(":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise QueryError(f"parentheses nested more than {MAX_DEPTH} deep", self.col())
             self.i += 1
             inner = self.or_()
             if self.peek() != ")":
                 raise QueryError("missing ')'", self.col())
             self.i += 1
+            self.depth -= 1
             return inner
         if kind != "TERM":
             raise QueryError("expected a word, a phrase or '('" if kind is None else f"unexpected {kind}", self.col())
@@ -143,11 +164,30 @@ class _Parser:
         if self.peek() == "NEAR":
             n = int(self.toks[self.i][1])
             self.i += 1
-            if self.peek() != "TERM":
-                raise QueryError("NEAR/n needs a word or phrase on both sides", self.col())
-            right = self.term()
+            right = self.near_operand()
             return lambda f: _near(left.positions(f), right, f, n)
         return lambda f: bool(left.positions(f))
+
+    def near_operand(self) -> tuple[_Term, ...]:
+        """A term, or "(" term OR term … ")": NEAR's right side."""
+        if self.peek() == "TERM":
+            return (self.term(),)
+        if self.peek() == "(":
+            self.i += 1
+            terms = [self._near_term()]
+            while self.peek() == "OR":
+                self.i += 1
+                terms.append(self._near_term())
+            if self.peek() != ")":
+                raise QueryError("NEAR/n (…) takes words or phrases joined by OR, then ')'", self.col())
+            self.i += 1
+            return tuple(terms)
+        raise QueryError("NEAR/n needs a word or phrase on both sides", self.col())
+
+    def _near_term(self) -> _Term:
+        if self.peek() != "TERM":
+            raise QueryError("NEAR/n (…) takes words or phrases joined by OR", self.col())
+        return self.term()
 
     def term(self) -> _Term:
         _, value, col = self.toks[self.i]
@@ -160,9 +200,14 @@ class _Parser:
         return _Term(field or None, words, prefix)
 
 
-def _near(left: dict[str, list[int]], right: _Term, fields: Fields, n: int) -> bool:
-    rpos = right.positions(fields)
-    return any(abs(a - b) <= n for name, la in left.items() for a in la for b in rpos.get(name, ()))
+def _near(left: dict[str, list[int]], right: tuple[_Term, ...], fields: Fields, n: int) -> bool:
+    if not left:
+        return False
+    for term in right:
+        rpos = term.positions(fields)
+        if any(abs(a - b) <= n for name, la in left.items() for a in la for b in rpos.get(name, ())):
+            return True
+    return False
 
 
 def item_fields(title: str, summary: str) -> Fields:

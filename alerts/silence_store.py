@@ -42,7 +42,7 @@ def _apply(current: dict[str, Silence], key: bytes | None, value: bytes | None) 
     if key is None:
         return
     if value is None:
-        current.pop(key.decode(), None)
+        current.pop(key.decode("utf-8", errors="replace"), None)
         return
     try:
         s = decode(Silence, value)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import re2
 
 from streams.core.spec import Node, SpecError, SpecIssue, load_yaml
+from streams.core.text import LANGUAGES
 
 
 class Pattern(Protocol):
@@ -20,7 +21,7 @@ class Pattern(Protocol):
 
     def sub(self, repl: str, string: str, count: int = 0) -> str: ...
 
-LANGS = {"de", "en", "fr", "ru", "uk"}
+LANGS = set(LANGUAGES)
 _FEED_KEYS = {"url", "source", "lang", "interval", "labels", "enabled", "strip"}
 
 
@@ -65,7 +66,7 @@ _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.dot_nl = True
 _RE2_OPTIONS.max_mem = 8 << 20
 _RE2_OPTIONS.log_errors = False
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 def _regex(node: Node) -> Pattern | None:
@@ -83,16 +84,22 @@ def _regex(node: Node) -> Pattern | None:
         return re2.compile(s, _RE2_OPTIONS)  # type: ignore[no-any-return]
     except re2.error as exc:
         node.error(f"regular expression {s[:80]!r} uses what RE2 cannot run in linear time "
-                   f"(lookaround, backreferences, possessive repeats): {str(exc)[:120]}")
+                   f"(lookaround, backreferences, possessive repeats): {_text(exc)}")
         return None
 
 
 def _substitute(url: str, subst: dict[str, str], node: Node) -> str | None:
     unknown = [m.group(1) for m in _PLACEHOLDER.finditer(url) if m.group(1) not in subst]
     if unknown:
-        node.error(f"unknown placeholder {{{unknown[0]}}} in URL (known: {', '.join(sorted(subst)) or 'none'})")
+        node.error(f"unknown placeholder {{{unknown[0][:40]}}} in URL (known: {', '.join(sorted(subst)) or 'none'})")
         return None
-    return _PLACEHOLDER.sub(lambda m: subst[m.group(1)], url)
+    out = _PLACEHOLDER.sub(lambda m: subst[m.group(1)], url)
+    rest = _PLACEHOLDER.sub("", url)
+    if "{" in rest or "}" in rest:
+        node.error("a '{' or '}' without its pair in URL (placeholders are written {name}; "
+                   "percent-encode a literal brace as %7B / %7D)")
+        return None
+    return out
 
 
 def url_problem(url: str) -> str | None:
@@ -157,3 +164,8 @@ def _feed(node: Node, common: tuple[re.Pattern[str], ...], subst: dict[str, str]
 
 
 __all__ = ["FeedSpec", "SpecError", "SpecIssue", "load_feeds"]
+
+
+def _text(exc: Exception) -> str:
+    arg = exc.args[0] if exc.args else exc
+    return (arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg))[:120]

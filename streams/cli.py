@@ -268,13 +268,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from streams.kafka import MissingTopic
+
     args = parser().parse_args(argv)
     try:
         return int(args.fn(args) or 0)
     except SpecError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except LookupError as exc:  # a topic the command reads is missing (streams.kafka.partitions_of)
+    except MissingTopic as exc:  # a topic the command reads is missing (streams.kafka.partitions_of)
         print(f"warwire {args.cmd}: {exc}; create the topics with `warwire topics` or start a worker",
               file=sys.stderr)
         return 1

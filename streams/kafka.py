@@ -8,6 +8,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 
+class MissingTopic(LookupError):
+    """A topic a command reads is not on the broker."""
+
+
 class TrackingProducer(AIOKafkaProducer):
     """An AIOKafkaProducer that asks for metadata of every topic it sends to.
 
@@ -30,7 +34,7 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPar
     cluster = await consumer._client.fetch_all_metadata()
     parts = cluster.partitions_for_topic(topic)
     if not parts:
-        raise LookupError(f"topic {topic!r} does not exist on the broker")
+        raise MissingTopic(f"topic {topic!r} does not exist on the broker")
     return [TopicPartition(topic, p) for p in sorted(parts)]
 
 

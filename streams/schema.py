@@ -335,9 +335,21 @@ def decode(kind: type[R], data: bytes | str) -> R:
     if dec is None:
         dec = _decoders[kind] = msgspec.json.Decoder(kind)
     try:
+        if isinstance(data, str):
+            data = data.encode("utf-8", errors="surrogatepass")  # lone surrogates: invalid UTF-8 below
         rec: R = dec.decode(data)
     except msgspec.DecodeError as exc:
-        raise RecordError(f"not a valid {kind.__name__}: {exc}") from exc
+        raise RecordError(f"not a valid {kind.__name__}: {str(exc)[:300]}") from exc
+    except UnicodeError as exc:  # msgspec checks UTF-8 while decoding a string
+        raise RecordError(f"not a valid {kind.__name__}: a string is not valid UTF-8") from exc
+    except RecursionError as exc:
+        raise RecordError(f"not a valid {kind.__name__}: nested too deeply") from exc
+    version = getattr(rec, "v", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        shown = str(version) if abs(version) < 10**12 else f"{str(version)[:6]}… ({len(str(version))} digits)"
+        hint = "; upgrade warwire to read newer records" if version > SCHEMA_VERSION else ""
+        raise RecordError(f"{kind.__name__} schema version {shown} is not one this warwire reads "
+                          f"(it reads version {SCHEMA_VERSION}){hint}")
     return rec
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-LANGS = ["de", "en", "fr", "ru", "uk"]
+from streams.core.text import LANGUAGES
+
+LANGS = list(LANGUAGES)
 MIN_CHARS = 12
 
 

@@ -29,11 +29,11 @@ import ahocorasick
 import Stemmer
 
 from streams.core.spec import Node, SpecError, load_yaml, parse_yaml
-from streams.core.text import fold, normalize, tokens, words
+from streams.core.text import LANGUAGES, fold, normalize, tokens, words
 from streams.schema import Match, NewsItem
 
 STEMMERS = {"de": "german", "en": "english", "fr": "french", "ru": "russian"}
-LANGS = {"de", "en", "fr", "ru", "uk", "any"}
+LANGS = {*LANGUAGES, "any"}
 _MIN_PREFIX = 4
 _MIN_INFIX_DE = 6
 

@@ -11,6 +11,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+# The languages warwire reads: feeds, taxonomy terms and rules name them by these codes.
+LANGUAGES = ("de", "en", "fr", "ru", "uk")
+
 _APOSTROPHES = "\u2019\u2018\u02bc\u02b9\u0060\u00b4\u2032"
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
 

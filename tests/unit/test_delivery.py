@@ -33,6 +33,11 @@ ALERT = Alert(id="a1", rule="tracked-topics", severity="warning", key="s-1",
     (400, {}, None, False, False, None),
     (404, {}, None, False, False, None),
     (None, {}, "ClientConnectorError", False, True, None),
+    # Retry-After that is no delay (issue 17: nan became a retry task that could not be re-read)
+    (429, {"Retry-After": "nan"}, None, False, True, None),
+    (429, {"Retry-After": "inf"}, None, False, True, None),
+    (429, {"Retry-After": "-5"}, None, False, True, None),
+    (429, {"Retry-After": "1e9"}, None, False, True, None),
 ])
 def test_classify(status, headers, error, ok, retryable, after) -> None:  # type: ignore[no-untyped-def]
     out = delivery.classify(status, headers, error, now=10.0)

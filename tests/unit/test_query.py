@@ -42,7 +42,8 @@ def test_queries(query: str, expected: bool) -> None:
     ("patriot)", "unexpected ) at column 8"),
     ("patriot AND", "expected a word, a phrase or '(' at column 12"),
     ("patriot NEAR/3", "NEAR/n needs a word or phrase on both sides at column 15"),
-    ("patriot NEAR/3 (system OR battery)", "NEAR/n needs a word or phrase on both sides at column 16"),
+    ("patriot NEAR/3 (system AND battery)", "NEAR/n (…) takes words or phrases joined by OR, then ')' at column 24"),
+    ("patriot NEAR/0 system", "NEAR/ needs a distance of 1 to 100 words, such as NEAR/5, got 'NEAR/0' at column 9"),
     ("OR patriot", "unexpected OR at column 1"),
     ('"unclosed phrase', "unexpected '\"' at column 1"),
 ])

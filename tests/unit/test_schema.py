@@ -4,6 +4,7 @@ broker's record limit."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -49,3 +50,19 @@ def test_alert_batch_tolerates_unknown_fields_and_rejects_a_lone_alert() -> None
     assert decode(AlertBatch, json.dumps(doc)).alerts[0].id == "a1"
     with pytest.raises(RecordError, match="AlertBatch"):
         decode(AlertBatch, json.dumps(doc["alerts"][0]))
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    (b'{"id":"\xff","title":"x"}', "not valid UTF-8"),
+    ('{"id":"\ud800","title":"x"}', "not valid UTF-8"),
+    (b'{"id":"a","title":"t","x":' + b"[" * 200_000 + b"]" * 200_000 + b"}", "nested too deeply"),
+    (b'{"id":"a","title":"t","v":2}', "schema version 2 is not one this warwire reads"),
+    (b'{"id":"a","title":"t","v":-7}', "schema version -7"),
+    (b'{"id":"a","title":"t","v":1000000000000000000000000000000}', "schema version 100000… (31 digits)"),
+])
+def test_hostile_record_values_are_record_errors(value: bytes | str, reason: str) -> None:
+    """Issue 17: UnicodeDecodeError and RecursionError escaped decode(), unknown versions were read."""
+    from streams.schema import NewsItem, RecordError, decode
+
+    with pytest.raises(RecordError, match=re.escape(reason)):
+        decode(NewsItem, value)
