@@ -5,20 +5,27 @@ Errors (all `FetchError`, translated here at the I/O edge):
     ├── FetchTimeout          connect, read or total time exceeded (a trickling server included)
     ├── FetchTooLarge         the body passed the size limit while streaming
     ├── FetchStatus(status)   an HTTP error status (retry_after_s set from Retry-After)
-    └── FetchConnection       refused, reset, DNS, TLS, too many redirects
+    └── FetchConnection       refused, reset, DNS, TLS, too many redirects, a redirect refused
+
+Redirects are followed here, one hop at a time (at most MAX_REDIRECTS): a hop to another
+scheme than http(s), or to another host whose address is internal and not allowed
+(connectors.core.addresses), is refused, so a feed cannot point the connector at the machine's
+own services; only a chain of permanent redirects that were all allowed is remembered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
 from alerts.delivery import parse_retry_after
+from connectors.core.addresses import Network, refused
 
 USER_AGENT = "warwire/0.1 (+https://github.com/warwire/warwire; news monitor; polite polling)"
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -76,6 +83,7 @@ class Fetcher:
     timeout: aiohttp.ClientTimeout = field(
         default_factory=lambda: aiohttp.ClientTimeout(total=30, connect=10, sock_connect=10, sock_read=15))
     max_body: int = MAX_BODY_BYTES
+    allow_networks: tuple[Network, ...] = ()
     _session: aiohttp.ClientSession | None = None
     _hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
@@ -107,34 +115,65 @@ class Fetcher:
         t0 = time.monotonic()
         async with self._host_slot(host):
             try:
-                async with self.session().get(target, headers=headers, max_redirects=MAX_REDIRECTS) as resp:
-                    if resp.history and all(r.status in (301, 308) for r in resp.history):
-                        validators.permanent_url = str(resp.url)
-                    if resp.status == 304:
-                        return Fetched(304, b"", resp.headers, str(resp.url), _max_age(resp.headers),
-                                       time.monotonic() - t0)
-                    if resp.status >= 400:
-                        raise FetchStatus(url, resp.status, parse_retry_after(resp.headers.get("Retry-After"), time.time()))
-                    if (resp.content_length or 0) > self.max_body:
-                        raise FetchTooLarge(url, f"Content-Length {resp.content_length} exceeds {self.max_body} bytes")
-                    chunks, size = [], 0
-                    async for chunk in resp.content.iter_chunked(65536):
-                        size += len(chunk)
-                        if size > self.max_body:
-                            raise FetchTooLarge(url, f"body exceeds {self.max_body} bytes")
-                        chunks.append(chunk)
-                    validators.etag = resp.headers.get("ETag")
-                    validators.last_modified = resp.headers.get("Last-Modified")
-                    return Fetched(resp.status, b"".join(chunks), resp.headers, str(resp.url),
-                                   _max_age(resp.headers), time.monotonic() - t0)
+                return await self._follow(url, target, headers, validators, t0)
             except TimeoutError as exc:
                 raise FetchTimeout(url, f"timed out after {time.monotonic() - t0:.1f}s") from exc
-            except aiohttp.TooManyRedirects as exc:
-                raise FetchConnection(url, f"more than {MAX_REDIRECTS} redirects") from exc
             except aiohttp.ClientPayloadError as exc:
                 raise FetchConnection(url, f"broken body: {exc}") from exc
-            except (aiohttp.ClientError, OSError) as exc:
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
                 raise FetchConnection(url, f"{type(exc).__name__}: {exc}") from exc
+
+    async def _follow(self, url: str, target: str, headers: dict[str, str], validators: Validators,
+                      t0: float) -> Fetched:
+        origin = urlsplit(url).hostname
+        permanent = True
+        for _hop in range(MAX_REDIRECTS + 1):
+            async with self.session().get(target, headers=headers, allow_redirects=False) as resp:
+                location = resp.headers.get("Location")
+                if resp.status in (301, 302, 303, 307, 308) and location:
+                    permanent = permanent and resp.status in (301, 308)
+                    nxt = urljoin(target, location)
+                    await self.check_destination(url, origin, nxt, "redirect")
+                    target = nxt
+                    continue
+                if target != (validators.permanent_url or url) and permanent:
+                    validators.permanent_url = target
+                if resp.status == 304:
+                    return Fetched(304, b"", resp.headers, str(resp.url), _max_age(resp.headers),
+                                   time.monotonic() - t0)
+                if resp.status >= 400:
+                    raise FetchStatus(url, resp.status, parse_retry_after(resp.headers.get("Retry-After"), time.time()))
+                if (resp.content_length or 0) > self.max_body:
+                    raise FetchTooLarge(url, f"Content-Length {resp.content_length} exceeds {self.max_body} bytes")
+                chunks, size = [], 0
+                async for chunk in resp.content.iter_chunked(65536):
+                    size += len(chunk)
+                    if size > self.max_body:
+                        raise FetchTooLarge(url, f"body exceeds {self.max_body} bytes")
+                    chunks.append(chunk)
+                validators.etag = resp.headers.get("ETag")
+                validators.last_modified = resp.headers.get("Last-Modified")
+                return Fetched(resp.status, b"".join(chunks), resp.headers, str(resp.url),
+                               _max_age(resp.headers), time.monotonic() - t0)
+        raise FetchConnection(url, f"more than {MAX_REDIRECTS} redirects")
+
+    async def check_destination(self, url: str, origin: str | None, destination: str, what: str) -> None:
+        """Raise FetchConnection when the feed at `url` (host `origin`) may not lead to
+        `destination` (module docstring)."""
+        parts = urlsplit(destination)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FetchConnection(url, f"{what} to a non-http(s) URL refused: {destination[:120]}")
+        host = parts.hostname
+        if origin is not None and host == origin:
+            return
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 80, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise FetchConnection(url, f"{what} to {host}: cannot resolve ({exc})") from exc
+        bad = refused([str(info[4][0]) for info in infos], self.allow_networks)
+        if bad is not None:
+            raise FetchConnection(url, f"{what} to {host} ({bad}) refused: an internal address "
+                                       "(allow its network with connectors.allow_networks)")
 
 
 def _max_age(headers: Mapping[str, str]) -> float | None:

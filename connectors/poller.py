@@ -11,6 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -159,7 +160,11 @@ class Poller:
                 return await self._failed(feed, st, "publish", f"{type(exc).__name__}: {exc}", None,
                                           outcome="publish_error", publish=False)
             if parsed.hub and self.websub is not None:
-                await self.websub.ensure(feed, parsed.hub, parsed.self_url or feed.url)
+                try:
+                    await self.fetcher.check_destination(feed.url, urlsplit(feed.url).hostname, parsed.hub, "WebSub hub")
+                    await self.websub.ensure(feed, parsed.hub, parsed.self_url or feed.url)
+                except FetchError as exc:
+                    log.warning("websub_hub_refused", feed=feed.url, reason=exc.reason)
             st.published_times = [i.published.timestamp() for i in parsed.items if i.published][:50]
             self.metrics.fetches.labels(name, "ok").inc()
         t = time.time()

@@ -56,6 +56,7 @@ async def _connect(settings, demo_url: str | None) -> int:  # type: ignore[no-un
 
     from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
+    from connectors.core.addresses import networks
     from connectors.feeds import load_feeds
     from connectors.fetch import Fetcher
     from connectors.ownership import FeedOwnership
@@ -82,7 +83,7 @@ async def _connect(settings, demo_url: str | None) -> int:  # type: ignore[no-un
     http = await serve(metrics.registry, {"broker": probe.reason,
                                           "feeds": lambda: None if feeds else "no enabled feeds"},
                        settings.connect_metrics_port)
-    fetcher = Fetcher()
+    fetcher = Fetcher(allow_networks=networks(settings.allow_networks))
     state_topic = settings.topic(TOPIC_FEED_STATE)
     poller = Poller(feeds, fetcher, publisher, metrics, None, state_topic)
     owner = FeedOwnership(poller, settings.bootstrap, settings.topic(TOPIC_FEEDS), settings.topic("warwire-connect"),

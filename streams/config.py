@@ -14,6 +14,7 @@
 | feed list           | connectors.feeds         | WARWIRE_FEEDS              | config/feeds.yaml       |
 | WebSub callback URL | connectors.websub_callback | WARWIRE_WEBSUB_CALLBACK  | "" (WebSub off)         |
 | WebSub port         | connectors.websub_port   | WARWIRE_WEBSUB_PORT        | 9466                    |
+| internal networks a feed may redirect to | connectors.allow_networks | WARWIRE_ALLOW_NETWORKS (a,b) | none |
 | taxonomy            | taxonomy                 | WARWIRE_TAXONOMY           | config/topics.yaml      |
 | rule files          | rules                    | WARWIRE_RULES (a:b)        | [rules]                 |
 | dedupe horizon      | dedupe.horizon           | WARWIRE_DEDUPE_HORIZON     | 7d                      |
@@ -28,8 +29,9 @@ environment variables that hold them (rules/alerts.yaml).
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -52,6 +54,7 @@ class Settings:
     feeds: Path = ROOT / "config" / "feeds.yaml"
     websub_callback: str = ""
     websub_port: int = 9466
+    allow_networks: tuple[str, ...] = ()  # CIDRs: internal networks a feed's redirect or hub may lead to
     taxonomy: Path = ROOT / "config" / "topics.yaml"
     rules: tuple[Path, ...] = (ROOT / "rules",)
     horizon_s: float = 7 * 86400.0
@@ -123,7 +126,9 @@ def _from_file(cfg: Path, s: Settings) -> Settings:
         if "analyzers" in f:
             kw["analyzers"] = f["analyzers"].int(0, 64)
     if "connectors" in top and (f := top["connectors"].fields({"feeds", "metrics_port", "websub_callback",
-                                                                  "websub_port"})):
+                                                                  "websub_port", "allow_networks"})):
+        if "allow_networks" in f:
+            kw["allow_networks"] = _cidrs(f["allow_networks"].strings(), f["allow_networks"].error)
         if "websub_callback" in f and f["websub_callback"].value:
             kw["websub_callback"] = f["websub_callback"].str()
         if "websub_port" in f:
@@ -181,6 +186,9 @@ def _from_env(env: Mapping[str, str], s: Settings) -> Settings:
     for var, attr in paths.items():
         if env.get(var):
             kw[attr] = Path(env[var]).resolve()
+    if "WARWIRE_ALLOW_NETWORKS" in env:
+        kw["allow_networks"] = _cidrs([c for c in env["WARWIRE_ALLOW_NETWORKS"].split(",") if c.strip()],
+                                      lambda m: issues.append(SpecIssue("environment", 0, "WARWIRE_ALLOW_NETWORKS", m)))
     if env.get("WARWIRE_RULES"):
         kw["rules"] = tuple(Path(p).resolve() for p in env["WARWIRE_RULES"].split(":") if p)
     if env.get("WARWIRE_DEDUPE_HORIZON"):
@@ -194,3 +202,14 @@ def _from_env(env: Mapping[str, str], s: Settings) -> Settings:
     if issues:
         raise SpecError(issues)
     return replace(s, **{k: v for k, v in kw.items() if v is not None})  # type: ignore[arg-type]
+
+
+def _cidrs(values: list[str], error: Callable[[str], None]) -> tuple[str, ...] | None:
+    """Networks such as 10.0.0.0/8, checked; None (after `error`) when one is not a network."""
+    for v in values:
+        try:
+            ipaddress.ip_network(v.strip(), strict=False)
+        except ValueError as exc:
+            error(f"'{v[:60]}' is not a network such as 10.0.0.0/8 ({exc})")
+            return None
+    return tuple(v.strip() for v in values)

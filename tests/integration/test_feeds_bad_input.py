@@ -19,7 +19,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from connectors.feeds import FeedSpec
-from connectors.fetch import Fetcher
+from connectors.core.addresses import networks
+from connectors.fetch import Fetcher, Validators
 from connectors.parsing import FeedParser
 from connectors.poller import ConnectorMetrics, Poller
 from connectors.publish import Publisher
@@ -322,3 +323,32 @@ async def test_a_feed_too_big_to_parse_in_time_is_refused_and_other_feeds_are_po
     assert harness.count("warwire_connector_fetches_total", feed="huge", outcome="parse_error") == 1
     assert poller.state[huge.url].poll.consecutive_errors == 1
     assert [i.id for i in await harness.published()] == ["fast"]
+
+
+async def test_a_redirect_to_an_internal_address_is_refused_unless_its_network_is_allowed(
+        httpserver: HTTPServer, harness: Harness) -> None:
+    """Issue 17 (SSRF): a feed redirected the connector to the machine's own services and a 301
+    was pinned in feed state. The feed's own host stays allowed: operators list it."""
+    own = httpserver.url_for("/internal")
+    # the same server under its other name: another host, on an internal address
+    target = own.replace("localhost", "127.0.0.1") if "localhost" in own else own.replace("127.0.0.1", "localhost")
+    httpserver.expect_request("/f").respond_with_data("", status=301, headers={"Location": target})
+    httpserver.expect_request("/internal").respond_with_data(rss(item("secret", "Internal page")),
+                                                             content_type="application/rss+xml")
+    httpserver.expect_request("/same").respond_with_data("", status=301, headers={"Location": httpserver.url_for("/ok")})
+    httpserver.expect_request("/ok").respond_with_data(rss(item("fine", "Same host")), content_type="application/rss+xml")
+    f, same = feed(httpserver.url_for("/f"), "redirected"), feed(httpserver.url_for("/same"), "same")
+    poller = harness.poller(f, same)
+    await poller.poll_once(f)
+    await poller.poll_once(same)
+    assert [i.id for i in await harness.published()] == ["fine"]
+    assert poller.state[f.url].validators.permanent_url is None
+    assert poller.state[same.url].validators.permanent_url == httpserver.url_for("/ok")
+    assert harness.count("warwire_connector_fetches_total", feed="redirected", outcome="connection") == 1
+
+    allowed = Fetcher(timeout=aiohttp.ClientTimeout(total=4), allow_networks=networks(["127.0.0.0/8", "::1/128"]))
+    try:
+        fetched = await allowed.fetch(f.url, Validators())
+        assert fetched.status == 200 and b"secret" in fetched.body
+    finally:
+        await allowed.close()

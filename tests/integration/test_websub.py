@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from pytest_httpserver import HTTPServer
 
+from connectors.core.addresses import networks
 from connectors.websub import WebSub
 from tests.conftest import free_port
 from tests.integration.test_feeds_bad_input import Harness, feed, harness  # noqa: F401 - fixture
@@ -72,6 +73,8 @@ async def test_websub_subscription_push_with_signature_check_and_renewal(httpser
     httpserver.expect_request("/feed").respond_with_data(atom(hub_url, self_url, "e1"),
                                                          content_type="application/atom+xml")
     f = feed(httpserver.url_for("/feed"), "pushed")
+    # The hub is on an internal address another than the feed's host: the operator allows it.
+    harness.fetcher.allow_networks = networks(["127.0.0.0/8"])
     poller = harness.poller(f)
     cb_port = free_port()
     websub = WebSub(poller, f"http://127.0.0.1:{cb_port}", cb_port, host="127.0.0.1")

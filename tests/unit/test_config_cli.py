@@ -72,6 +72,20 @@ def test_bad_jsonl_lines_are_reported_and_the_rest_processed() -> None:
     assert "-:2: not a valid NewsItem" in res.stderr and "-:3: not a valid NewsItem" in res.stderr
 
 
+@pytest.mark.parametrize("cmd", ["tag", "dedupe"])
+def test_latin1_and_deeply_nested_lines_are_reported_by_number_and_later_lines_processed(cmd: str) -> None:
+    """Issue 17: one such line was a traceback and the good lines after it were never processed."""
+    good = b'{"id": "g", "title": "Luftverteidigung", "lang": "de"}\n'
+    lines = [good, '{"id": "l", "title": "Caf\u00e9"}\n'.encode("latin-1"),
+             b'{"id": "n", "title": "t", "x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}\n", good.replace(b'"g"', b'"h"')]
+    res = subprocess.run([sys.executable, "-m", "streams.cli", cmd, "-"], input=b"".join(lines), capture_output=True,
+                         cwd=ROOT, env={"PATH": "/usr/bin:/bin"}, timeout=60)
+    assert res.returncode == 1 and b"Traceback" not in res.stderr, res.stderr[-2000:]
+    assert [json.loads(x)["id"] for x in res.stdout.splitlines()] == ["g", "h"]
+    assert b"-:2: not a valid NewsItem: a string is not valid UTF-8" in res.stderr
+    assert b"-:3: not a valid NewsItem: nested too deeply" in res.stderr
+
+
 def test_rules_lint_exit_codes() -> None:
     ok = warwire("rules", "lint", "rules")
     assert ok.returncode == 0 and ok.stdout.startswith("ok: 3 rule(s)")
