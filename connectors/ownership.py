@@ -50,6 +50,8 @@ class FeedOwnership:
             task = self.tasks.pop(url, None)
             if task is not None:
                 task.cancel()
+            if self.poller.websub is not None:
+                self.poller.websub.forget(url)  # the new owner subscribes with its own callback
         if urls:
             log.info("feeds_released", feeds=len(urls), partitions=sorted(partitions))
 

@@ -9,7 +9,6 @@ published is not published again.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 import time
 from datetime import UTC, datetime
@@ -30,29 +29,34 @@ log = logs.get("warwire.connect")
 MAX_PUSH_BYTES = 10 * 1024 * 1024
 
 
-def feed_id(url: str) -> str:
-    return hashlib.sha1(url.encode()).hexdigest()[:16]
-
-
 class WebSub:
     def __init__(self, poller: Poller, callback_base: str, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
         self.poller, self.callback_base, self.port, self.host = poller, callback_base.rstrip("/"), port, host
-        self.subs: dict[str, Subscription] = {}
-        self.feeds: dict[str, FeedSpec] = {}
+        self.subs: dict[str, Subscription] = {}  # by callback token
+        self.feeds: dict[str, FeedSpec] = {}     # by callback token
+        self.by_feed: dict[str, str] = {}        # feed URL -> its subscription's token
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
 
     def active(self, feed_url: str) -> bool:
-        sub = self.subs.get(feed_id(feed_url))
+        sub = self.subs.get(self.by_feed.get(feed_url, ""))
         return sub is not None and sub.state == "active"
 
-    def callback(self, feed_url: str) -> str:
-        return f"{self.callback_base}/websub/{feed_id(feed_url)}"
+    def callback(self, sub: Subscription) -> str:
+        return f"{self.callback_base}/websub/{sub.token}"
+
+    def forget(self, feed_url: str) -> None:
+        """Stop renewing a feed's subscription and refuse its callbacks (the feed moved to another
+        connector, which subscribes with its own callback)."""
+        token = self.by_feed.pop(feed_url, None)
+        if token is not None and self.subs.pop(token, None) is not None:
+            self.feeds.pop(token, None)
+            log.info("websub_forgotten", feed=feed_url)
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_PUSH_BYTES)
-        app.router.add_get("/websub/{fid}", self._verify)
-        app.router.add_post("/websub/{fid}", self._content)
+        app.router.add_get("/websub/{token}", self._verify)
+        app.router.add_post("/websub/{token}", self._content)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
@@ -66,19 +70,19 @@ class WebSub:
 
     async def ensure(self, feed: FeedSpec, hub: str, topic: str) -> None:
         """Subscribe to a feed's hub, unless a subscription is already pending or active."""
-        fid = feed_id(feed.url)
-        sub = self.subs.get(fid)
+        sub = self.subs.get(self.by_feed.get(feed.url, ""))
         if sub is not None and sub.hub == hub and sub.state in ("pending", "active"):
             return
+        self.forget(feed.url)
         sub = Subscription(feed=feed.url, topic=topic, hub=hub, secret=secrets.token_hex(20))
-        self.subs[fid], self.feeds[fid] = sub, feed
+        self.subs[sub.token], self.feeds[sub.token], self.by_feed[feed.url] = sub, feed, sub.token
         await self._request(sub)
 
     async def _request(self, sub: Subscription) -> None:
         assert self._session is not None
         sub.state = "pending"
         try:
-            async with self._session.post(sub.hub, data=subscription_form(sub, self.callback(sub.feed))) as resp:
+            async with self._session.post(sub.hub, data=subscription_form(sub, self.callback(sub))) as resp:
                 ok = 200 <= resp.status < 300
                 log.info("websub_subscribe", feed=sub.feed, hub=sub.hub, status=resp.status) if ok else \
                     log.warning("websub_subscribe_refused", feed=sub.feed, hub=sub.hub, status=resp.status)
@@ -98,15 +102,15 @@ class WebSub:
                     await self._request(sub)
 
     async def _verify(self, request: web.Request) -> web.Response:
-        sub = self.subs.get(request.match_info["fid"])
+        sub = self.subs.get(request.match_info["token"])
         status, body = verify_intent(request.query, sub, time.time())
         if sub is not None and status == 200:
             log.info("websub_verified", feed=sub.feed, state=sub.state, lease_s=sub.lease_s)
         return web.Response(status=status, text=body)
 
     async def _content(self, request: web.Request) -> web.Response:
-        fid = request.match_info["fid"]
-        sub, feed = self.subs.get(fid), self.feeds.get(fid)
+        token = request.match_info["token"]
+        sub, feed = self.subs.get(token), self.feeds.get(token)
         body = await request.read()
         if sub is None or feed is None:
             return web.Response(status=404)

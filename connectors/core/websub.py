@@ -1,21 +1,28 @@
 """WebSub (W3C) subscriber decisions: pure. The HTTP side is connectors/websub.py.
 
 A feed that names a hub (<link rel="hub">) is subscribed to at the hub with a callback URL and a
-per-subscription secret. The hub verifies our intent with a GET carrying a challenge, which we echo
-only for a subscription we asked for. It then POSTs new content signed with
+per-subscription secret. The callback's path carries an unguessable token of its own (never derived
+from the public feed URL), so only the hub we sent it to can address it. The hub verifies our intent
+with a GET carrying a challenge, which we echo only for the topic of a subscription we asked for
+and are still waiting on (pending). It then POSTs new content signed with
 `X-Hub-Signature: <algo>=<HMAC(secret, body)>`. Unsigned or wrongly signed content is refused. A
-lease is renewed when 80 % of it has passed.
+lease is renewed when 80 % of it has passed; a lease the hub gives that is not a number of seconds
+between `MIN_LEASE_S` and `MAX_LEASE_S` (nan, inf, 0, -1, a year) is clamped into that range.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ALGOS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 DEFAULT_LEASE_S = 86400
+MIN_LEASE_S = 60.0
+MAX_LEASE_S = 30 * 86400.0
 RENEW_AT = 0.8
 
 
@@ -25,6 +32,7 @@ class Subscription:
     topic: str       # the topic URL at the hub (the feed's rel="self", else the feed URL)
     hub: str
     secret: str
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # the callback path's secret part
     state: str = "pending"   # pending → active; denied
     lease_s: float = DEFAULT_LEASE_S
     verified_at: float | None = None
@@ -50,12 +58,23 @@ def verify_intent(query: Mapping[str, str], sub: Subscription | None, now: float
     challenge = query.get("hub.challenge")
     if mode != "subscribe" or not challenge:
         return 404, "unexpected mode"
-    try:
-        sub.lease_s = float(query.get("hub.lease_seconds") or sub.lease_s)
-    except ValueError:
-        pass
+    if sub.state != "pending":
+        return 404, "no subscription request is waiting for verification"
+    sub.lease_s = lease(query.get("hub.lease_seconds"), sub.lease_s)
     sub.state, sub.verified_at = "active", now
     return 200, challenge
+
+
+def lease(value: str | None, default: float) -> float:
+    """The hub's lease in seconds, within [MIN_LEASE_S, MAX_LEASE_S]; `default` when absent or not
+    a finite number."""
+    try:
+        secs = float(value) if value else default
+    except ValueError:
+        return default
+    if not math.isfinite(secs):
+        return default
+    return min(max(secs, MIN_LEASE_S), MAX_LEASE_S)
 
 
 def signature_ok(secret: str, body: bytes, header: str | None) -> bool:

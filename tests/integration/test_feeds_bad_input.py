@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from connectors.feeds import FeedSpec
 from connectors.core.addresses import networks
+from connectors.feeds import FeedSpec
 from connectors.fetch import Fetcher, Validators
 from connectors.parsing import FeedParser
 from connectors.poller import ConnectorMetrics, Poller
