@@ -6,6 +6,7 @@ Per feed: fetch (conditional GET) → parse → drop entries already published �
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from connectors.core import schedule
@@ -31,6 +33,11 @@ if TYPE_CHECKING:
 
 log = logs.get("warwire.connect")
 SEEN_PER_FEED = 5000
+
+
+def content_digest(item: NewsItem) -> str:
+    """What a correction changes: title, text and link."""
+    return hashlib.blake2b(f"{item.title}\x00{item.summary}\x00{item.url}".encode(), digest_size=8).hexdigest()
 
 
 class ConnectorMetrics:
@@ -58,7 +65,8 @@ class ConnectorMetrics:
 class FeedState:
     poll: schedule.PollState
     validators: Validators = field(default_factory=Validators)
-    seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    # entry id -> (content digest, revision) of what was published; (None, 0) when not known
+    seen: OrderedDict[str, tuple[str | None, int]] = field(default_factory=OrderedDict)
     published_times: list[float] = field(default_factory=list)
 
 
@@ -79,18 +87,34 @@ class Poller:
         for url, stored in saved.items():
             if url in self.state and (only is None or url in only):
                 st = self.state[url]
-                st.seen.update(dict.fromkeys(stored.seen))
+                digests = ([d or None for d in stored.digests] if len(stored.digests) == len(stored.seen)
+                           else [None] * len(stored.seen))
+                revisions = stored.revisions if len(stored.revisions) == len(stored.seen) else [0] * len(stored.seen)
+                st.seen.update(zip(stored.seen, zip(digests, revisions, strict=True), strict=True))
                 st.validators = Validators(stored.etag, stored.last_modified, stored.permanent_url)
 
     async def accept(self, feed: FeedSpec, items: list[NewsItem]) -> int:
         """Publish the items not published before (polled or pushed); return how many."""
         st = self.state[feed.url]
-        fresh = [i for i in items if i.id not in st.seen]
+        fresh: list[NewsItem] = []
+        marks: list[tuple[str, int]] = []
+        for item in items:
+            digest = content_digest(item)
+            known = st.seen.get(item.id)
+            if known is None:
+                fresh.append(item)
+                marks.append((digest, 0))
+            elif known[0] is not None and known[0] != digest:
+                # The same guid with other content: the feed corrected the entry. Published again,
+                # as the next revision of the same item (dedupe keeps it in its story, as "update").
+                fresh.append(msgspec.structs.replace(item, revision=known[1] + 1))
+                marks.append((digest, known[1] + 1))
         if not fresh:
             return 0
         await self.publisher.publish(fresh)
-        for i in fresh:
-            st.seen[i.id] = None
+        for item, mark in zip(fresh, marks, strict=True):
+            st.seen[item.id] = mark
+            st.seen.move_to_end(item.id)
         while len(st.seen) > SEEN_PER_FEED:
             st.seen.popitem(last=False)
         self.metrics.published.labels(feed.source).inc(len(fresh))
@@ -106,7 +130,9 @@ class Poller:
         if self.state_topic is None:
             return
         v = st.validators
-        rec = StoredState(feed=feed.url, seen=list(st.seen)[-SEEN_KEPT:], etag=v.etag, last_modified=v.last_modified,
+        kept = list(st.seen.items())[-SEEN_KEPT:]
+        rec = StoredState(feed=feed.url, seen=[k for k, _ in kept], digests=[d or "" for _, (d, _) in kept],
+                          revisions=[r for _, (_, r) in kept], etag=v.etag, last_modified=v.last_modified,
                           permanent_url=v.permanent_url)
         await self.publisher.publish_raw(feed.url.encode(), encode(rec), self.state_topic)
 

@@ -16,10 +16,10 @@ async def load_states(bootstrap: str, topic: str) -> dict[str, FeedState]:
             if r.key is None:
                 continue
             if r.value is None:
-                out.pop(r.key.decode(), None)
+                out.pop(r.key.decode("utf-8", errors="replace"), None)
                 continue
             try:
-                out[r.key.decode()] = decode(FeedState, r.value)
+                out[r.key.decode("utf-8", errors="replace")] = decode(FeedState, r.value)
             except RecordError:
                 continue  # a bad state record costs at most a republish, which dedupe absorbs
     return out

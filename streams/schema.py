@@ -58,6 +58,8 @@ class NewsItem(msgspec.Struct, frozen=True, kw_only=True):
     published: datetime | None = None
     fetched_at: datetime | None = None
     labels: dict[str, str] = msgspec.field(default_factory=dict)
+    # 0 as first published; 1, 2 … each time the feed corrects the entry under the same id
+    revision: int = 0
     v: int = SCHEMA_VERSION
 
 
@@ -87,6 +89,7 @@ class Fingerprint(msgspec.Struct, frozen=True, kw_only=True):
     keys: list[str] = msgspec.field(default_factory=list)  # candidate keys: smallest word-pair hashes
     published: float | None = None  # the item's own time (epoch s), for story time proximity
     story_terms: StoryTerms | None = None  # stems, names and figures for story clustering
+    revision: int = 0  # the item's revision (NewsItem.revision): a correction of an item already seen
 
 
 class AnalyzedItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -289,10 +292,13 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
 
 class FeedState(msgspec.Struct, frozen=True, kw_only=True):
     """What a connector remembers of a feed across restarts (compacted topic, keyed by feed URL):
-    the entry ids it has published (newest last, bounded) and its conditional-GET validators."""
+    the entry ids it has published (newest last, bounded), each entry's content digest and
+    revision (same order; empty in states written before them), and its conditional-GET validators."""
 
     feed: str
     seen: list[str] = msgspec.field(default_factory=list)
+    digests: list[str] = msgspec.field(default_factory=list)
+    revisions: list[int] = msgspec.field(default_factory=list)
     etag: str | None = None
     last_modified: str | None = None
     permanent_url: str | None = None

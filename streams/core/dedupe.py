@@ -137,6 +137,7 @@ def fingerprint(item: NewsItem, title_words: list[str] | None = None, summary_wo
         url_key="u:" + _digest(item.url) if item.url else None, text_key=text_key,
         words=len(distinct), sketch=distinct[:SKETCH_SIZE], numbers=numbers, keys=keys,
         published=item.published.timestamp() if item.published else None, story_terms=terms,
+        revision=item.revision,
     )
 
 
@@ -221,8 +222,9 @@ def decide(fp: Fingerprint, get_many: GetMany, now: float, horizon_s: float = DE
     if own is not None and own.at >= oldest and own.item == fp.item:
         if source is not None and own.source == tuple(source):
             return Decision(own.story, None if own.first == fp.item else own.first, own.reason, replay=True), {}
-        # The same id again (a feed that republished it): a duplicate of its story's first item.
-        return Decision(own.story, own.first, "id"), {}
+        # The same id again (a feed that republished it, or corrected it: "update"): a duplicate
+        # of its story's first item, never a new story.
+        return Decision(own.story, own.first, "update" if fp.revision > 0 else "id"), {}
     buckets = {k: _items(v) for k, v in zip(fp.keys, values[3:], strict=True)}
     at = event_time(fp.published, now, horizon_s)
     ctx = stories.Context.read(fp.lang, fp.story_terms, at, get_many) if fp.story_terms is not None else None
