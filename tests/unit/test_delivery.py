@@ -74,7 +74,16 @@ def test_console_text_is_readable() -> None:
     assert "2 outlets: welt, ap" in text
 
 
-def test_secrets_never_reach_a_log_line(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def restore_logging():  # type: ignore[no-untyped-def]
+    """Set up before capsys, so torn down after it: logging goes back to the real stderr, not to
+    capsys's closed stream (later tests that log would fail on it)."""
+    yield
+    logs.configure()
+
+
+def test_secrets_never_reach_a_log_line(restore_logging: None, caplog: pytest.LogCaptureFixture,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
     url = "https://hooks.slack.com/services/T000/B000/very-secret-token"
     rec = delivery.resolve_receivers(
         {"s": type("S", (), {"type": "slack", "url_env": "U", "secret_env": None})()}, {"U": url})["s"]
