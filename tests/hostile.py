@@ -54,3 +54,10 @@ def big_feed(megabytes: int = 5) -> bytes:
     text = "Luftverteidigung und Energieinfrastruktur. " * (megabytes * 1024 * 1024 // 200 // 44)
     return rss(*(f"<item><guid>b{i}</guid><title>Big {i}</title><description>{text}</description></item>"
                  for i in range(200)))
+
+
+def element_heavy_feed(entries: int = 200, per_entry: int = 1000) -> bytes:
+    """About 5 MB in 200,000 small elements: within every size bound, and seconds of feedparser's
+    Python per element (the case that must not run on the connector's event loop)."""
+    cats = "<category>c</category>" * per_entry
+    return rss(*(f"<item><guid>h{i}</guid><title>Heavy {i}</title>{cats}</item>" for i in range(entries)))
