@@ -169,3 +169,31 @@ async def test_a_parse_past_its_time_is_stopped_and_the_loop_and_the_next_feed_a
         await parser.close()
         await strict.close()
     assert max(gaps) < 0.5, max(gaps)  # the event loop never stalled
+
+
+def test_the_whole_corpus_parses_within_300_mb() -> None:
+    """Issue 17: no input in the corpus may take more than 300 MB (one process parses all of it)."""
+    import subprocess
+    import sys
+
+    script = """
+from datetime import UTC, datetime
+from connectors.core.parse import FeedParseError, parse_feed
+from connectors.feeds import FeedSpec
+from tests import hostile
+bodies = [p.read_bytes() for p in sorted(hostile.FEEDS.iterdir())]
+bodies += [hostile.escaped_anchors(), hostile.unclosed_paragraphs(), hostile.entity_expansion(),
+           hostile.many_entries(), hostile.big_feed(), hostile.element_heavy_feed()]
+for body in bodies:
+    try:
+        parse_feed(body, {}, FeedSpec(url="https://h.example/", source="h"), datetime.now(UTC))
+    except FeedParseError:
+        pass
+    del body
+import resource
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+    out = subprocess.run([sys.executable, "-c", script], check=True, timeout=120, cwd=hostile.HOSTILE.parents[2],
+                         capture_output=True, text=True)
+    peak_mb = int(out.stdout.split()[-1]) / 1024
+    assert peak_mb < 300, peak_mb
