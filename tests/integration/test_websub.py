@@ -73,14 +73,17 @@ async def test_websub_subscription_push_with_signature_check_and_renewal(httpser
     httpserver.expect_request("/feed").respond_with_data(atom(hub_url, self_url, "e1"),
                                                          content_type="application/atom+xml")
     f = feed(httpserver.url_for("/feed"), "pushed")
-    # The hub is on an internal address another than the feed's host: the operator allows it.
-    harness.fetcher.allow_networks = networks(["127.0.0.0/8"])
     poller = harness.poller(f)
     cb_port = free_port()
     websub = WebSub(poller, f"http://127.0.0.1:{cb_port}", cb_port, host="127.0.0.1")
     await websub.start()
     poller.websub = websub
     try:
+        # The hub is on an internal address, another host than the feed's: refused (SSRF) …
+        await poller.poll_once(f)
+        assert hub.requests == [] and not websub.active(f.url)
+        # … until the operator allows its network.
+        harness.fetcher.allow_networks = networks(["127.0.0.0/8"])
         hub.push_bodies = [(atom(hub_url, self_url, "e1", "e2"), True), (atom(hub_url, self_url, "e3"), False)]
         first_delay = await poller.poll_once(f)  # polls, publishes e1, finds the hub, subscribes
         await asyncio.wait_for(hub.done.wait(), 20)
