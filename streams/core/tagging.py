@@ -36,6 +36,8 @@ STEMMERS = {"de": "german", "en": "english", "fr": "french", "ru": "russian"}
 LANGS = {*LANGUAGES, "any"}
 _MIN_PREFIX = 4
 _MIN_INFIX_DE = 6
+CONTEXT = "@"  # prefix of a context's id among the compiled terms
+SUMMARY_FRAME = 40  # a title term's context may be in the summary's first words
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +58,16 @@ class TopicSpec:
     threshold: float
     terms: tuple[TermSpec, ...]
     exclude: tuple[str, ...] = ()
+    not_in: tuple[str, ...] = ()  # contexts (genres) in which this topic is never given
 
 
 @dataclass(frozen=True, slots=True)
 class TaxonomySpec:
     version: str
     topics: tuple[TopicSpec, ...]
+    # Genres (a game review, a film, sport, history) recognised like topics, never given as tags:
+    # a topic's `not_in` names the contexts that veto it.
+    contexts: tuple[TopicSpec, ...] = ()
 
     @property
     def topic_ids(self) -> frozenset[str]:
@@ -85,21 +91,34 @@ def parse_taxonomy(text: str, file: str = "<taxonomy>") -> TaxonomySpec:
 
 def _taxonomy_from(root: Node, version: str) -> TaxonomySpec:
     topics: list[TopicSpec] = []
-    top = root.fields({"version", "topics"}, {"topics"})
+    contexts: list[TopicSpec] = []
+    top = root.fields({"version", "topics", "contexts"}, {"topics"})
+    if top and "contexts" in top:
+        for cid, cnode in top["contexts"].items():
+            if (c := _topic(cid, cnode, context=True)) is not None:
+                contexts.append(c)
+    known = {c.id for c in contexts}
     if top and "topics" in top:
         for tid, tnode in top["topics"].items():
-            if (t := _topic(tid, tnode)) is not None:
+            if (t := _topic(tid, tnode, known_contexts=known)) is not None:
                 topics.append(t)
         if not topics and not root.doc.issues:
             top["topics"].error("no topics defined")
     root.doc.raise_if_any()
-    return TaxonomySpec(version=version, topics=tuple(topics))
+    return TaxonomySpec(version=version, topics=tuple(topics), contexts=tuple(contexts))
 
 
-def _topic(tid: str, node: Node) -> TopicSpec | None:
-    f = node.fields({"label", "threshold", "terms", "exclude"}, {"terms"})
+def _topic(tid: str, node: Node, context: bool = False, known_contexts: set[str] | None = None) -> TopicSpec | None:
+    keys = {"label", "terms"} if context else {"label", "threshold", "terms", "exclude", "not_in"}
+    f = node.fields(keys, {"terms"})
     if f is None:
         return None
+    not_in: tuple[str, ...] = ()
+    if "not_in" in f:
+        not_in = tuple(f["not_in"].strings())
+        for c in not_in:
+            if c not in (known_contexts or set()):
+                f["not_in"].error(f"unknown context '{c[:40]}' (contexts: {', '.join(sorted(known_contexts or ())) or 'none'})")
     terms: list[TermSpec] = []
     if "terms" in f:
         for lang, lnode in f["terms"].items():
@@ -114,7 +133,7 @@ def _topic(tid: str, node: Node) -> TopicSpec | None:
     exclude = tuple(f["exclude"].strings()) if "exclude" in f else ()
     if label is None or threshold is None:
         return None
-    return TopicSpec(tid, label, threshold, tuple(terms), exclude)
+    return TopicSpec(tid, label, threshold, tuple(terms), exclude, not_in)
 
 
 def _term(node: Node, lang: str) -> TermSpec | None:
@@ -180,6 +199,7 @@ class Taxonomy:
     by_phrase: dict[int, list[int]]
     thresholds: dict[str, float]
     n_patterns: int = 0
+    not_in: dict[str, tuple[str, ...]] = field(default_factory=dict)  # topic -> contexts that veto it
 
     @property
     def version(self) -> str:
@@ -221,20 +241,27 @@ def _phrase_words(text: str, lang: str, exact: bool, loose: bool) -> list[tuple[
         last = i == len(spans) - 1
         if exact:
             out.append((w, EXACT))
+        elif star and last:
+            out.append((w, PREFIX))  # `word*`: a prefix as written, in every language
         elif stem is not None:
             # The stem as a prefix of the word as written: Snowball rewrites some endings
             # (energy → energi, supply → suppli), and a pattern must be a prefix of real text.
             st = os.path.commonprefix([w, stem.stemWord(w)])
             if len(st) < _MIN_PREFIX:
-                out.append((w, EXACT))
+                # A short stem (обмен → обм) would match too much; the word as written, as a
+                # prefix, still matches its endings (обмена, обменом); a short word stays whole.
+                out.append((w, PREFIX) if len(w) >= _MIN_PREFIX + 1 else (w, EXACT))
             elif lang == "de" and i == 0 and len(st) >= _MIN_INFIX_DE:
                 out.append((st, INFIX))
             else:
                 out.append((st, PREFIX))
-        elif lang == "uk" and not (star and last):
+        elif lang == "uk":
             st = uk_stem(w)
-            out.append((w, EXACT) if len(st) < _MIN_PREFIX else (st, PREFIX))
-        elif (star and last) or (loose and len(w) >= _MIN_PREFIX):
+            if len(st) < _MIN_PREFIX:
+                out.append((w, PREFIX) if len(w) >= _MIN_PREFIX + 1 else (w, EXACT))
+            else:
+                out.append((st, PREFIX))
+        elif loose and len(w) >= _MIN_PREFIX:
             out.append((w, PREFIX))
         else:
             out.append((w, EXACT))
@@ -264,6 +291,14 @@ def compile_taxonomy(spec: TaxonomySpec) -> Taxonomy:
                 not_near=tuple(add_phrase(c, "any", loose=True) for c in t.not_near),
             ))
         excludes[topic.id] = [add_phrase(x, "any") for x in topic.exclude]
+    for ctx in spec.contexts:
+        for t in ctx.terms:
+            terms.append(_Term(
+                topic=CONTEXT + ctx.id, spec=t, phrase=add_phrase(t.text, t.lang, t.exact),
+                near=tuple(add_phrase(c, "any", loose=True) for c in t.near),
+                not_near=tuple(add_phrase(c, "any", loose=True) for c in t.not_near),
+            ))
+        excludes[CONTEXT + ctx.id] = []
 
     automaton = ahocorasick.Automaton()
     for key, sl in slots.items():
@@ -277,7 +312,7 @@ def compile_taxonomy(spec: TaxonomySpec) -> Taxonomy:
         by_phrase.setdefault(term.phrase, []).append(ti)
     thresholds = {t.id: t.threshold for t in spec.topics}
     return Taxonomy(spec, automaton, phrase_len, terms, excludes, by_phrase, thresholds,
-                    n_patterns=len(slots))
+                    n_patterns=len(slots), not_in={t.id: t.not_in for t in spec.topics if t.not_in})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,6 +324,7 @@ class TagResult:
     topics: list[str]
     scores: dict[str, float]
     matches: list[Match] = field(default_factory=list)
+    vetoed: dict[str, str] = field(default_factory=dict)  # topic -> the context that vetoed it
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,18 +379,31 @@ def _near(hit: _Hit, others: list[_Hit], window: int) -> bool:
 
 
 def tag(tax: Taxonomy, item: NewsItem) -> TagResult:
-    """Tag one item: its topics (sorted), the score of each, and every match that counted."""
+    """Tag one item: its topics (sorted), the score of each, and every match that counted.
+
+    A term's `near` context counts within `window` words in the same field, and also anywhere in
+    the title for a term in the summary, or in the summary's first `SUMMARY_FRAME` words for a
+    term in the title (the title and the lead frame each other: "Turkey gives green light to
+    Finland" / "… admitting … into the alliance"). A context (genre) is present when one of its
+    terms is in the title or two of them are in the summary; it vetoes every topic whose
+    `not_in` names it."""
     scores: dict[str, float] = {}
     best: dict[int, float] = {}
     matches: list[Match] = []
+    ctx_terms: dict[tuple[str, str], set[int]] = {}  # (context, field) -> its terms matched
     lang = item.lang if item.lang in LANGS else ""
+    fields = []
     for fname, text in (("title", item.title), ("summary", item.summary)):
-        if not text:
-            continue
-        norm = normalize(text)
-        hits = _find_phrases(tax, norm.text, lang)
+        if text:
+            norm = normalize(text)
+            fields.append((fname, norm, _find_phrases(tax, norm.text, lang)))
+    found = {fname: hits for fname, _, hits in fields}
+    frame = {"title": {p: [h for h in hs if h.t0 < SUMMARY_FRAME] for p, hs in found.get("summary", {}).items()},
+             "summary": found.get("title", {})}
+    for fname, norm, hits in fields:
         if not hits:
             continue
+        other = frame[fname]
         for ti in (ti for pid in hits for ti in tax.by_phrase.get(pid, ())):
             term = tax.terms[ti]
             th = hits[term.phrase]
@@ -362,9 +411,13 @@ def tag(tax: Taxonomy, item: NewsItem) -> TagResult:
             for h in th:
                 if excl and _near(h, excl, 0):
                     continue
-                if term.near and not _near(h, [c for p in term.near for c in hits.get(p, ()) if c != h], term.spec.window):
+                if term.near and not _near(h, [c for p in term.near for c in hits.get(p, ()) if c != h], term.spec.window) \
+                        and not any(other.get(p) for p in term.near):
                     continue
                 if term.not_near and _near(h, [c for p in term.not_near for c in hits.get(p, ())], term.spec.window):
+                    continue
+                if term.topic.startswith(CONTEXT):
+                    ctx_terms.setdefault((term.topic[1:], fname), set()).add(ti)
                     continue
                 s, e = norm.span(h.start, h.end)
                 matches.append(Match(topic=term.topic, term=term.spec.text, field=fname,
@@ -373,9 +426,12 @@ def tag(tax: Taxonomy, item: NewsItem) -> TagResult:
     for ti, w in best.items():
         topic = tax.terms[ti].topic
         scores[topic] = scores.get(topic, 0.0) + w
-    topics = sorted(t for t, s in scores.items() if s >= tax.thresholds[t] - 1e-9)
+    present = {c for (c, fname), ts in ctx_terms.items() if fname == "title" or len(ts) >= 2}
+    vetoed = {t: c for t in scores for c in tax.not_in.get(t, ()) if c in present}
+    topics = sorted(t for t, s in scores.items() if s >= tax.thresholds[t] - 1e-9 and t not in vetoed)
     kept = [m for m in matches if m.topic in topics]
-    return TagResult(topics=topics, scores={t: round(scores[t], 3) for t in topics}, matches=kept)
+    return TagResult(topics=topics, scores={t: round(scores[t], 3) for t in topics}, matches=kept,
+                     vetoed={t: c for t, c in vetoed.items() if scores[t] >= tax.thresholds[t] - 1e-9})
 
 
 __all__ = ["SpecError", "Taxonomy", "TaxonomySpec", "TagResult", "compile_taxonomy", "load_taxonomy",

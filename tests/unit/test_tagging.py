@@ -116,3 +116,79 @@ def test_ukrainian_stems_come_from_the_dictionary_lexeme(word: str, stem: str) -
 ])
 def test_ukrainian_inflections_match_base_form_terms(title: str) -> None:
     assert topics(title, "uk") != []
+
+
+def _tax(yaml_text: str):  # type: ignore[no-untyped-def]
+    from streams.core.tagging import compile_taxonomy, parse_taxonomy
+
+    return compile_taxonomy(parse_taxonomy(yaml_text))
+
+
+def _topics(tax, title: str, summary: str = "", lang: str = "en") -> list[str]:  # type: ignore[no-untyped-def]
+    from streams.core.tagging import tag
+    from streams.schema import NewsItem
+
+    return tag(tax, NewsItem(id="x", title=title, summary=summary, lang=lang)).topics
+
+
+def test_a_trailing_star_is_a_prefix_in_every_language() -> None:
+    """Issue 14: `*` was ignored for de/en/fr/ru (the stemmer branch ran first)."""
+    tax = _tax("topics:\n  t:\n    terms:\n      de: [Gefangenenaus*]\n      en: [interc*]\n"
+               "      fr: [antiaér*]\n      ru: [перехватч*]\n")
+    assert _topics(tax, "Gefangenenaustausch vereinbart", lang="de") == ["t"]
+    assert _topics(tax, "Drones intercepted overnight") == ["t"]
+    assert _topics(tax, "Défense antiaérienne renforcée", lang="fr") == ["t"]
+    assert _topics(tax, "Перехватчики работали всю ночь", lang="ru") == ["t"]
+
+
+def test_a_short_stem_matches_the_word_as_a_prefix_not_only_as_a_whole_word() -> None:
+    """Issue 14: обмен stems to обм, so the term had silently become the whole word обмен."""
+    tax = _tax("topics:\n  t:\n    terms:\n      ru: [обмен пленными]\n")
+    assert _topics(tax, "Состоялся обмен пленными", lang="ru") == ["t"]
+    assert _topics(tax, "Итоги обмена пленными", lang="ru") == ["t"]
+
+
+def test_soft_hyphens_and_zero_width_characters_inside_words_do_not_defeat_matching() -> None:
+    tax = _tax("topics:\n  t:\n    terms:\n      de: [Luftverteidigung]\n")
+    assert _topics(tax, "Die Luft\u00adverteidigung hält stand", lang="de") == ["t"]
+    assert _topics(tax, "Luft\u200bverteidigung über Kiew", lang="de") == ["t"]
+
+
+GENRES = """
+topics:
+  air-defence:
+    terms:
+      en: [air defence, {term: membership, near: [alliance]}]
+    not_in: [game]
+contexts:
+  game:
+    terms:
+      en: [video game, gameplay, board game]
+"""
+
+
+def test_a_context_vetoes_a_topic_and_says_so() -> None:
+    from streams.core.tagging import tag
+    from streams.schema import NewsItem
+
+    tax = _tax(GENRES)
+    review = NewsItem(id="r", title="Video game review: air defence on screen", summary="", lang="en")
+    res = tag(tax, review)
+    assert res.topics == [] and res.vetoed == {"air-defence": "game"}
+    # one context word in the summary is not enough; two are
+    assert _topics(tax, "Air defence units move east", "The gameplay of war has changed.") == ["air-defence"]
+    assert _topics(tax, "Air defence, the board game", "Its gameplay is slow.") == []
+
+
+def test_context_words_may_be_in_the_other_field() -> None:
+    tax = _tax(GENRES)
+    assert _topics(tax, "What membership would mean", "Joining the alliance would extend Article 5.") == ["air-defence"]
+    assert _topics(tax, "What membership would mean", "It would change little.") == []
+
+
+def test_an_unknown_context_is_a_placed_error() -> None:
+    from streams.core.spec import SpecError
+    from streams.core.tagging import parse_taxonomy
+
+    with pytest.raises(SpecError, match="unknown context 'genre'"):
+        parse_taxonomy("topics:\n  t:\n    terms:\n      en: [x]\n    not_in: [genre]\n")
