@@ -140,14 +140,20 @@ class _Lane:
                 self._delivered(task)
                 continue
             key = delivery.idempotency_key(task.alert.id, task.receiver)
-            action = delivery.on_ledger(self.state.get_many(partition, [key])[0], rec.type)
+            action = delivery.on_ledger(self.state.get_many(partition, [key])[0], rec.type, task.alert.replayed)
             if action == "skip":
                 metrics.suppressed.labels(task.alert.rule, "already_delivered").inc()
             elif action == "ambiguous":
+                # Never re-sent by itself (the receiver cannot drop a copy), never skipped either:
+                # dead-lettered, so that `warwire alerts dlq replay` sends it once an operator has
+                # checked the channel (a replayed alert is attempted over an ambiguous ledger).
                 self._stage(partition, key, delivery.AMBIGUOUS)
                 metrics.deliveries.labels(task.receiver, "ambiguous").inc()
                 log.warning("delivery_ambiguous", receiver=task.receiver, alert=task.alert.id,
-                            reason="a worker stopped during the POST; not re-sent to a receiver that cannot dedupe")
+                            reason="a worker stopped during the POST; dead-lettered, not re-sent by itself")
+                self.futures.append(await _dead_letter_alert(
+                    task.alert, f"ambiguous: a worker stopped during the POST to {task.receiver}, which cannot "
+                                "drop a copy; check the channel, then `warwire alerts dlq replay` sends it"))
             else:
                 self._stage(partition, key, delivery.SENDING)
                 todo.append((partition, key, rec, task))

@@ -43,6 +43,7 @@ class DigestState(msgspec.Struct, frozen=True, array_like=True):
     last_sent: float | None
     last_seen: float
     sent: int = 0
+    dropped: int = 0  # alerts of this group beyond the MAX_DIGEST_ENTRIES listed (counted, not lost silently)
 
 
 @dataclass
@@ -153,7 +154,9 @@ def on_digest(spec: RuleSpec, alert: Alert, get_many: GetMany, now: float) -> Ag
     if not isinstance(ds, DigestState) or now - ds.last_seen > spec.repeat_interval_s:
         ds = DigestState(entries=[entry], first_at=now, last_sent=None, last_seen=now)
     elif all(e.id != alert.id for e in ds.entries):
-        ds = msgspec.structs.replace(ds, entries=[*ds.entries, entry][-MAX_DIGEST_ENTRIES:], last_seen=now)
+        entries = [*ds.entries, entry]
+        over = max(0, len(entries) - MAX_DIGEST_ENTRIES)
+        ds = msgspec.structs.replace(ds, entries=entries[over:], last_seen=now, dropped=ds.dropped + over)
     st.put(key, ds)
     rs = st.rule(spec, now)
     st.put(f"g:{spec.name}", RuleState(rs.started, {**rs.groups, group: now}))
@@ -181,21 +184,22 @@ def _flush_digests(spec: RuleSpec, receivers: tuple[str, ...], rs: RuleState, st
             continue
         if digest_due(spec, ds, now):
             st.res.notifications.append(_digest_alert(spec, receivers, group, ds, now))
-            st.put(key, msgspec.structs.replace(ds, entries=[], last_sent=now, sent=ds.sent + 1))
+            st.put(key, msgspec.structs.replace(ds, entries=[], last_sent=now, sent=ds.sent + 1, dropped=0))
     if groups != rs.groups:
         st.put(f"g:{spec.name}", RuleState(rs.started, groups))
 
 
 def _digest_alert(spec: RuleSpec, receivers: tuple[str, ...], group: str, ds: DigestState, now: float) -> Alert:
     first = ds.entries[0]
-    n = len(ds.entries)
+    n = len(ds.entries) + ds.dropped
     ident = hashlib.blake2b(f"digest|{spec.name}|{group}|{ds.first_at}|{ds.sent}".encode(), digest_size=12).hexdigest()
     topics = sorted({t for e in ds.entries for t in e.topics})
     title = first.title if n == 1 else f"{n} alerts of {spec.name}" + (f" ({group})" if group != "*" else "")
     return Alert(id=ident, rule=spec.name, severity=spec.severity, key=group, fired_at=datetime.fromtimestamp(now, UTC),
                  receivers=list(receivers), title=title, url=first.url, source=first.source,
-                 outlets=max(e.outlets for e in ds.entries), topics=topics, digest=list(ds.entries),
-                 reason=f"digest of {n} alert{'s' if n != 1 else ''}")
+                 outlets=max(e.outlets for e in ds.entries), topics=topics, digest=list(ds.entries), digest_total=n,
+                 reason=f"digest of {n} alert{'s' if n != 1 else ''}"
+                        + (f" (the newest {len(ds.entries)} listed)" if ds.dropped else ""))
 
 
 def _alert(spec: RuleSpec, receivers: tuple[str, ...], group: str, now: float, reason: str,

@@ -156,12 +156,13 @@ FAILED = b"failed"        # dead-lettered
 AMBIGUOUS = b"ambiguous"  # the worker died during a POST to a receiver that cannot dedupe
 
 
-def on_ledger(state: bytes | None, receiver_type: str) -> str:
+def on_ledger(state: bytes | None, receiver_type: str, replay: bool = False) -> str:
     """What to do with a delivery task given its ledger state: "attempt", "skip" (already
-    delivered, or left alone after an ambiguous POST) or "ambiguous" (a POST was under way when a
-    worker died: re-send only to webhooks, whose Idempotency-Key lets the receiver drop the copy).
-    A failed (dead-lettered) delivery is attempted again when its alert is replayed."""
-    if state in (DELIVERED, AMBIGUOUS):
+    delivered, or left alone after an ambiguous POST, which went to the DLQ) or "ambiguous" (a
+    POST was under way when a worker died: re-send only to webhooks, whose Idempotency-Key lets
+    the receiver drop the copy; for others it is dead-lettered). A failed or ambiguous delivery
+    is attempted again when an operator replays its alert (`replay`)."""
+    if state == DELIVERED or (state == AMBIGUOUS and not replay):
         return "skip"
     if state == SENDING:
         return "attempt" if receiver_type == "webhook" else "ambiguous"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import msgspec
+
 from streams.config import Settings
 from streams.kafka import TrackingProducer, read_batches
 from streams.schema import TOPIC_ALERTS, TOPIC_DLQ, Alert, DeadLetter, RecordError, alert_records, decode
@@ -48,7 +50,7 @@ async def replay_deliveries(settings: Settings, dry_run: bool = False) -> tuple[
                 skipped += 1
                 continue
             if not dry_run:
-                [(key, value)] = alert_records([alert])
+                [(key, value)] = alert_records([msgspec.structs.replace(alert, replayed=True)])
                 await producer.send_and_wait(settings.topic(TOPIC_ALERTS), key=key, value=value)
             replayed += 1
     finally:

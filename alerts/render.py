@@ -36,6 +36,9 @@ def console_text(alert: Alert) -> str:
         lines.append(f"  why:    {alert.reason}")
     for e in alert.digest[:20]:
         lines.append(f"  - {e.title} ({e.source or '-'}) {e.url}".rstrip())
+    unlisted = max(alert.digest_total, len(alert.digest)) - min(20, len(alert.digest))
+    if alert.digest and unlisted > 0:
+        lines.append(f"  … and {unlisted} more")
     if alert.url and not alert.digest:
         lines.append(f"  link:   {alert.url}")
     return "\n".join(lines)
@@ -79,18 +82,22 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _lines_within(rows: list[str], limit: int) -> str:
+def _lines_within(rows: list[str], limit: int, unlisted: int = 0) -> str:
     """As many whole rows as fit in `limit` characters, then "… and N more": a digest is cut at a
-    line boundary (never inside a link or an entity) and says how much it left out."""
+    line boundary (never inside a link or an entity) and says how much it left out, counting the
+    `unlisted` entries it never had (older alerts beyond the digest's listed ones)."""
     kept: list[str] = []
     size = 0
     for i, row in enumerate(rows):
-        more = f"… and {len(rows) - i - 1} more" if i < len(rows) - 1 else ""
+        left = len(rows) - i - 1 + unlisted
+        more = f"… and {left} more" if left else ""
         if size + len(row) + 1 + len(more) > limit:
-            kept.append(f"… and {len(rows) - i} more")
-            break
+            kept.append(f"… and {len(rows) - i + unlisted} more")
+            return "\n".join(kept)
         kept.append(row)
         size += len(row) + 1
+    if unlisted:
+        kept.append(f"… and {unlisted} more")
     return "\n".join(kept)
 
 
@@ -132,7 +139,8 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
     if alert.digest:
         rows = [f"• {_link(e.url, _clip(e.title, TITLE_MAX))}" + (f" · {_esc(e.source, 100)}" if e.source else "")
                 for e in alert.digest]
-        blocks.append({"type": "section", "text": _mrkdwn(_lines_within(rows, SECTION_MAX))})
+        blocks.append({"type": "section", "text": _mrkdwn(_lines_within(rows, SECTION_MAX,
+                                                                        max(0, alert.digest_total - len(rows))))})
     elif excerpt:
         blocks.append({"type": "section", "text": _mrkdwn(excerpt)})
     terms = sorted({m.term for m in alert.matches})

@@ -212,6 +212,8 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     summary: str = ""
     reason: str = ""
     digest: list[DigestEntry] = msgspec.field(default_factory=list)
+    digest_total: int = 0  # alerts the digest stands for: its entries plus older ones not listed
+    replayed: bool = False  # published again by `warwire alerts dlq replay`
     v: int = SCHEMA_VERSION
 
 

@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from collections import Counter
@@ -162,6 +164,15 @@ async def test_sigkill_right_after_a_slack_post_causes_no_duplicate(httpserver: 
     time.sleep(2)
     assert len(posts) == 1
     assert posts[0]["blocks"][0]["type"] == "section"
+    # Not skipped silently (issue 15): dead-lettered as ambiguous, and replay sends it.
+    listed = subprocess.run([sys.executable, "-m", "streams.cli", "alerts", "dlq", "list"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert "\tdeliver\t" in listed.stdout and "ambiguous: a worker stopped during the POST to slack" in listed.stdout
+    replay = subprocess.run([sys.executable, "-m", "streams.cli", "alerts", "dlq", "replay"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert replay.returncode == 0, replay.stderr
+    wait_until(lambda: len(posts) == 2, 60, what="the replayed alert at Slack")
+    assert posts[1]["text"] == posts[0]["text"]
 
 
 async def test_one_slack_message_per_story_under_throttling(httpserver: HTTPServer, run_env, spawn, kafka,

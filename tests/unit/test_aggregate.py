@@ -140,6 +140,27 @@ def test_digest_waits_group_wait_then_sends_every_group_interval(tmp_path: Path)
     assert tick(T0 + 4 * 3600 + 5) == []  # a new group waits group_wait again
 
 
+def test_a_digest_of_more_alerts_than_it_lists_counts_every_one(tmp_path: Path) -> None:
+    """Issue 15: a digest kept its last 50 alerts and dropped the rest without a word."""
+    from alerts.render import console_text, slack_payload
+    from tests.slack_blocks import texts, validate_message
+
+    s = spec(tmp_path, "    type: match\n    group_wait: 30s\n    group_interval: 5m\n    repeat_interval: 1h\n")
+    st = Store()
+    for n in range(130):
+        st.apply(aggregator.on_digest(s, Alert(
+            id=f"a{n}", rule="r", severity="warning", key="s", fired_at=aggregator.datetime.now(aggregator.UTC),
+            receivers=["console"], title=f"story {n}", url=f"https://x.example/{n}"), st.get_many, T0 + n * 0.1))
+    [digest] = st.apply(aggregator.on_tick([s], lambda _: ("console",), st.get_many, T0 + 60)).notifications
+    assert digest.digest_total == 130 and len(digest.digest) == aggregator.MAX_DIGEST_ENTRIES
+    assert digest.title == "130 alerts of r" and "the newest 50 listed" in digest.reason
+    assert digest.digest[-1].id == "a129"
+    payload = slack_payload(digest)
+    validate_message(payload)
+    assert any("… and 80 more" in t for t in texts(payload))
+    assert "… and 110 more" in console_text(digest)  # the console lists 20
+
+
 def test_stage_two_gives_aggregate_rules_a_rule_event_with_groups_and_values(tmp_path: Path) -> None:
     s = spec(tmp_path, "    type: new_term\n    field: term\n")
     t = TaggedItem(item=NewsItem(id="i", title="Spain sends Hawk launchers", source="agency", lang="en"),

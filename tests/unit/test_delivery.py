@@ -108,6 +108,14 @@ def test_ledger_decides_what_a_worker_does_with_a_task_it_reads_again(state, rec
     assert delivery.on_ledger(state, receiver_type) == action
 
 
+@pytest.mark.parametrize(("state", "action"), [
+    (delivery.AMBIGUOUS, "attempt"), (delivery.FAILED, "attempt"), (delivery.DELIVERED, "skip"), (None, "attempt"),
+])
+def test_a_replayed_alert_is_attempted_over_an_ambiguous_or_failed_ledger_never_over_a_delivered_one(
+        state, action) -> None:  # type: ignore[no-untyped-def]
+    assert delivery.on_ledger(state, "slack", replay=True) == action
+
+
 
 HOSTILE = Alert(
     id="h1", rule="tracked-topics", severity="critical", key="s-2", fired_at=datetime(2023, 9, 28, tzinfo=UTC),
