@@ -261,6 +261,10 @@ def parser() -> argparse.ArgumentParser:
     si.add_argument("--all", action="store_true", help="with list: include expired silences")
     si.set_defaults(fn=cmd_silence)
 
+    from streams.taxonomy_cli import add_parser as add_taxonomy
+
+    add_taxonomy(sub)
+
     fe = sub.add_parser("feeds", help="check a feed list")
     fe.add_argument("action", choices=["lint"])
     fe.add_argument("file", nargs="?", help="feed list (default: connectors.feeds setting)")

@@ -67,7 +67,10 @@ async def _ingest(settings, path: str) -> int:  # type: ignore[no-untyped-def]
     return 1 if bad else 0
 
 
-def _read_items(path: str) -> Iterator[tuple[int, object]]:
+def _read_items(path: str, labels: dict[int, list[str]] | None = None, key: str = "expect") -> Iterator[tuple[int, object]]:
+    """(line number, NewsItem or None when the line is not one, reported). With `labels`, each
+    line's `key` list (`expect`: the rules that should fire for it; `topics`: its gold topics) is
+    collected there by line number."""
     from streams.schema import NewsItem, RecordError, decode
 
     stream: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
@@ -76,10 +79,16 @@ def _read_items(path: str) -> Iterator[tuple[int, object]]:
             if not line.strip():
                 continue
             try:
-                yield n, decode(NewsItem, line)
+                item = decode(NewsItem, line)
             except RecordError as exc:
                 print(f"{path}:{n}: {exc}", file=sys.stderr)
                 yield n, None
+                continue
+            if labels is not None:
+                gold = orjson.loads(line).get(key)
+                if isinstance(gold, list):
+                    labels[n] = [str(e) for e in gold]
+            yield n, item
 
 
 def _offline(args: argparse.Namespace, out_fn) -> int:  # type: ignore[no-untyped-def]
@@ -155,9 +164,11 @@ def _backtest(args: argparse.Namespace, topics: frozenset[str]) -> int:
     throttled: Counter[str] = Counter()
     bad = 0
     last = 0.0
-    bar = tqdm(_read_items(args.items), total=total, unit="item", file=sys.stderr,
+    labels: dict[int, list[str]] = {}
+    per_item: dict[int, set[str]] = {}
+    bar = tqdm(_read_items(args.items, labels), total=total, unit="item", file=sys.stderr,
                disable=None if total and total >= 1000 else True)
-    for _, item in bar:
+    for n, item in bar:
         if item is None:
             bad += 1
             continue
@@ -166,15 +177,23 @@ def _backtest(args: argparse.Namespace, topics: frozenset[str]) -> int:
         for rule, _reason in res.suppressed:
             throttled[rule] += 1
         shown, digests = offline.step(res.rule_events, res.alerts, now)
+        per_item[n] = {a.rule for a in res.alerts}
         last = max(last, now)
         _print_alerts(args, item, shown + digests, fired)  # type: ignore[arg-type]
     if last:  # let digests that are still waiting go out, as the worker's ticks would
         wait = max((r.spec.group_wait_s or 0.0) for r in rules.rules)
         _print_alerts(args, None, offline.tick(last + wait + 1)[1], fired)
     print("\nsummary:" if not args.json else "summary:", file=sys.stderr if args.json else sys.stdout)
+    out = sys.stderr if args.json else sys.stdout
     for r in rules.rules:
-        print(f"  {r.name}: {fired[r.name]} alert(s), {throttled[r.name]} throttled",
-              file=sys.stderr if args.json else sys.stdout)
+        quality = ""
+        if labels:  # items that say which rules should fire for them (`expect`)
+            tp = sum(1 for n, want in labels.items() if r.name in want and r.name in per_item.get(n, ()))
+            fp = sum(1 for n, want in labels.items() if r.name not in want and r.name in per_item.get(n, ()))
+            fn = sum(1 for n, want in labels.items() if r.name in want and r.name not in per_item.get(n, ()))
+            p, rc = (tp / (tp + fp) if tp + fp else 1.0), (tp / (tp + fn) if tp + fn else 1.0)
+            quality = f"; precision {p:.3f}, recall {rc:.3f} on {len(labels)} labelled item(s) (tp {tp}, fp {fp}, fn {fn})"
+        print(f"  {r.name}: {fired[r.name]} alert(s), {throttled[r.name]} throttled{quality}", file=out)
     return 1 if bad else 0
 
 

@@ -49,6 +49,7 @@ class TermSpec:
     not_near: tuple[str, ...] = ()
     window: int = 8
     exact: bool = False
+    line: int = 0  # where the term is written (for lint and eval messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,7 @@ def _topic(tid: str, node: Node, context: bool = False, known_contexts: set[str]
 
 def _term(node: Node, lang: str) -> TermSpec | None:
     if isinstance(node.value, str):
-        return TermSpec(text=node.value, lang=lang) if _has_word(node) else None
+        return TermSpec(text=node.value, lang=lang, line=node.line) if _has_word(node) else None
     f = node.fields({"term", "weight", "near", "not_near", "window", "exact"}, {"term"})
     if f is None or "term" not in f:
         return None
@@ -151,7 +152,7 @@ def _term(node: Node, lang: str) -> TermSpec | None:
     if not _has_word(f["term"]):
         return None
     return TermSpec(
-        text=text, lang=lang, weight=weight, window=window, exact=exact,
+        text=text, lang=lang, weight=weight, window=window, exact=exact, line=node.line,
         near=tuple(f["near"].strings()) if "near" in f else (),
         not_near=tuple(f["not_near"].strings()) if "not_near" in f else (),
     )

@@ -126,3 +126,49 @@ def test_rules_backtest_runs_rules_over_many_items_and_digests(tmp_path) -> None
     assert "    why: 3 items within 1h (threshold 3)" in out
     assert "2 alerts of air" in res.stdout
     assert "  wave: 1 alert(s), 0 throttled" in out and "  air: 1 alert(s), 0 throttled" in out
+
+
+def test_taxonomy_lint_places_errors_and_warns_of_short_stems_and_shadowed_terms(tmp_path: Path) -> None:
+    tax = tmp_path / "topics.yaml"
+    tax.write_text("topics:\n  t:\n    terms:\n      ru: [неба]\n      de: [Luftabwehr, Luftabwehrsystem]\n")
+    res = warwire("taxonomy", "lint", str(tax))
+    assert res.returncode == 0, res.stderr
+    assert f"{tax}:4: topics.t.terms.ru: warning: 'неба'" in res.stderr
+    assert f"{tax}:5: topics.t.terms.de: warning: 'Luftabwehrsystem' is shadowed by 'Luftabwehr'" in res.stderr
+    tax.write_text("topics:\n  t:\n    terms:\n      xx: [a]\n")
+    bad = warwire("taxonomy", "lint", str(tax))
+    assert bad.returncode == 1 and f"{tax}:4: topics.t.terms.xx: unknown language 'xx'" in bad.stderr
+
+
+def test_taxonomy_eval_prints_precision_and_recall_and_fails_below_the_given_floor(tmp_path: Path) -> None:
+    items = tmp_path / "items.jsonl"
+    items.write_text("\n".join(json.dumps(d) for d in [
+        {"id": "1", "title": "Air defence shoots down drones", "lang": "en", "topics": ["air-defence"]},
+        {"id": "2", "title": "Review: the air defence board game", "lang": "en", "topics": []},
+        {"id": "3", "title": "Kyiv intercepts missiles", "lang": "en", "topics": ["air-defence"]},
+    ]) + "\n")
+    good = warwire("taxonomy", "eval", str(items), "--min-precision", "0.9")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "air-defence                  precision 1.000  recall 1.000" in good.stdout
+    naive = tmp_path / "naive.yaml"  # no genre context: the board game is tagged
+    naive.write_text("topics:\n  air-defence:\n    terms:\n      en: [air defence]\n")
+    bad = warwire("taxonomy", "eval", str(items), "--taxonomy", str(naive), "--min-precision", "0.9", "--show-errors")
+    assert bad.returncode == 1
+    assert "precision 0.500  recall 0.500  (tp 1, fp 1, fn 1)  BELOW" in bad.stdout
+    assert "want [] got ['air-defence'] · air-defence: 'air defence' at title[12:23]" in bad.stdout
+
+
+def test_rules_test_prints_precision_and_recall_per_rule_on_items_that_expect_rules(tmp_path: Path) -> None:
+    items = tmp_path / "items.jsonl"
+    items.write_text("\n".join(json.dumps(d) for d in [
+        {"id": "1", "title": "Air defence shoots down drones over Kyiv", "lang": "en", "source": "a",
+         "published": "2024-03-01T10:00:00Z", "expect": ["tracked-topics"]},
+        {"id": "2", "title": "Oil prices steady", "lang": "en", "source": "b", "published": "2024-03-01T11:00:00Z",
+         "expect": ["tracked-topics"]},
+        {"id": "3", "title": "Weather mild in Lviv", "lang": "en", "source": "c", "published": "2024-03-01T12:00:00Z",
+         "expect": []},
+    ]) + "\n")
+    res = warwire("rules", "test", "rules/", "--items", str(items))
+    assert res.returncode == 0, res.stderr
+    assert ("tracked-topics: 1 alert(s), 0 throttled; precision 1.000, recall 0.500 on 3 labelled item(s) "
+            "(tp 1, fp 0, fn 1)") in res.stdout

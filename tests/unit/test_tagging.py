@@ -192,3 +192,20 @@ def test_an_unknown_context_is_a_placed_error() -> None:
 
     with pytest.raises(SpecError, match="unknown context 'genre'"):
         parse_taxonomy("topics:\n  t:\n    terms:\n      en: [x]\n    not_in: [genre]\n")
+
+
+def test_the_taxonomy_schema_accepts_the_shipped_taxonomy_and_refuses_typos() -> None:
+    import json
+
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    root = Path(__file__).resolve().parents[2]
+    schema = json.loads((root / "docs" / "taxonomy.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    assert list(validator.iter_errors(YAML(typ="safe").load((root / "config" / "topics.yaml").read_text()))) == []
+    typo = {"topics": {"t": {"terms": {"en": [{"term": "x", "naer": ["y"]}], "xx": ["a"]}, "not_inn": ["game"]}}}
+    messages = sorted(e.message for e in validator.iter_errors(typo))
+    assert any("'not_inn' does not match" in m for m in messages) and any("'xx' does not match" in m for m in messages)
+    assert any("'naer'" in m for m in messages)

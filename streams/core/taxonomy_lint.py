@@ -1,0 +1,62 @@
+"""Warnings about a taxonomy that loads but may not match what its author meant. Pure.
+
+- **short stem**: a word whose stem is under four letters matches as the word written, as a
+  prefix (обмен → обмена, обменом) or, when the word itself has four letters, as a whole word
+  only (it never matches its other forms): write the forms, or `word*`.
+- **shadowed**: a term that can never add anything, because another term of the same topic and
+  language without context already matches every text it matches (`Luftabwehr` shadows
+  `Luftabwehrsystem`; a term written twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streams.core.tagging import EXACT, PREFIX, TaxonomySpec, TermSpec, _phrase_words
+
+
+@dataclass(frozen=True, slots=True)
+class Warning:
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.path}: warning: {self.message}"
+
+
+def lint(spec: TaxonomySpec, file: str) -> list[Warning]:
+    out: list[Warning] = []
+    for topic in (*spec.topics, *spec.contexts):
+        seen: list[tuple[TermSpec, list[tuple[str, int]]]] = []
+        for term in topic.terms:
+            path = f"{'contexts' if topic in spec.contexts else 'topics'}.{topic.id}.terms.{term.lang}"
+            words = _phrase_words(term.text, term.lang, term.exact, loose=False)
+            if not term.exact and term.lang != "any" and not term.text.rstrip().endswith("*"):
+                for w, mode in words:
+                    if mode == EXACT and len(w) >= 4:  # shorter words (de, air, ПВО) are whole words by nature
+                        out.append(Warning(file, term.line, path, f"'{w}' in '{term.text}' has a stem under four "
+                                           "letters and matches as a whole word only: write its forms, or 'word*'"))
+            for other, owords in seen:
+                if other.lang == term.lang and not (other.near or other.not_near) and _covers(owords, words):
+                    out.append(Warning(file, term.line, path, f"'{term.text}' is shadowed by '{other.text}' "
+                                       f"(line {other.line}), which matches every text it matches"))
+                    break
+            seen.append((term, words))
+    return sorted(out, key=lambda w: w.line)
+
+
+def _covers(general: list[tuple[str, int]], specific: list[tuple[str, int]]) -> bool:
+    """True when a phrase of `general` words is found wherever `specific` is: as long or shorter,
+    each word at least as permissive (a prefix of the other's pattern)."""
+    if len(general) > len(specific):
+        return False
+    for (g, gmode), (s, smode) in zip(general, specific, strict=False):
+        if gmode == EXACT and (smode != EXACT or g != s):
+            return False
+        if gmode == PREFIX and not s.startswith(g):
+            return False
+        if gmode not in (EXACT, PREFIX) and not (s.startswith(g) and smode == gmode):
+            return False
+    return len(general) == len(specific) or all(m != EXACT for _, m in general[-1:])
