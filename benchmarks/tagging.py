@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.tagging [--terms 10000] [--rounds 7]
 
-Target (issues 4 and 7): the 10,000-term taxonomy costs at most 1.5x the shipped one. Rounds
+Target (issue 14; 1.5x in issues 4 and 7): the 10,000-term taxonomy costs at most 1.2x the shipped one. Rounds
 alternate between the two; the figure is the ratio of medians. The extra terms are pseudo-words
 in the five languages' alphabets, spread over the three topics, so they are compiled and searched
 like real terms but rarely match.
@@ -78,10 +78,10 @@ def main() -> None:
     result = {"items": len(items), "shipped_patterns": small.n_patterns, "big_patterns": big.n_patterns,
               "shipped_us_per_item": round(s / len(items) * 1e6, 1), "big_us_per_item": round(b / len(items) * 1e6, 1),
               "ratio_big_to_shipped": round(b / s, 3), "compile_s_shipped": round(t_small, 3),
-              "compile_s_big": round(t_big, 3), "target_ratio": 1.5}
+              "compile_s_big": round(t_big, 3), "target_ratio": 1.2}
     print(f"shipped taxonomy: {small.n_patterns:>6} patterns, {result['shipped_us_per_item']:>7} us/item")
     print(f"+{args.terms} terms:     {big.n_patterns:>6} patterns, {result['big_us_per_item']:>7} us/item")
-    print(f"ratio (big/shipped): {result['ratio_big_to_shipped']} (target <= 1.5)")
+    print(f"ratio (big/shipped): {result['ratio_big_to_shipped']} (target <= 1.2)")
     print(json.dumps(result))
 
 
