@@ -130,7 +130,10 @@ class _Lane:
                 tasks.append((event.message.partition, task))
         if not tasks:
             return await confirm("attempt", self.futures)
-        due = await self._wait_for_due(tasks)
+        due, repeats = delivery.first_of_each(await self._wait_for_due(tasks),
+                                              lambda t: delivery.idempotency_key(t.alert.id, t.receiver))
+        if repeats:
+            metrics.suppressed.labels("*", "repeated_in_batch").inc(repeats)
         todo = []
         for partition, task in due:
             rec = config.receivers.get(task.receiver) or delivery.Receiver(task.receiver, "console")

@@ -13,9 +13,10 @@ import os
 import random
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
 import aiohttp
 import orjson
@@ -91,6 +92,12 @@ def classify(status: int | None, headers: Mapping[str, str], error: str | None, 
     assert status is not None
     if 200 <= status < 300:
         return Outcome(True, False, "delivered", status)
+    if 300 <= status < 400:
+        # Never followed: a POST redirected becomes a GET (counted as delivered, delivering
+        # nothing) and would carry the signature to another host. The receiver's URL is wrong.
+        where = headers.get("Location") or "?"
+        return Outcome(False, False, f"HTTP {status} redirect to {where[:200]} (not followed: fix the receiver's URL)",
+                       status)
     retry_after = parse_retry_after(headers.get("Retry-After"), now)
     if status in (408, 425, 429) or status >= 500:
         return Outcome(False, True, f"HTTP {status}", status, retry_after)
@@ -108,6 +115,23 @@ def backoff_s(attempt: int, retry_after_s: float | None = None, rng: random.Rand
 
 def idempotency_key(alert_id: str, receiver: str) -> str:
     return f"{alert_id}:{receiver}"
+
+
+T = TypeVar("T")
+
+
+def first_of_each(tasks: list[tuple[int, T]], key: Callable[[T], str]) -> tuple[list[tuple[int, T]], int]:
+    """The tasks of one lane batch with each (alert, receiver) once (the first), and how many
+    repeats were dropped: a second copy in the same batch would find the first one's `sending`
+    in the ledger and be POSTed again (webhooks) or dead-lettered as ambiguous (Slack)."""
+    seen: set[str] = set()
+    out = []
+    for partition, task in tasks:
+        k = key(task)
+        if k not in seen:
+            seen.add(k)
+            out.append((partition, task))
+    return out, len(tasks) - len(out)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -140,7 +164,7 @@ async def send(session: aiohttp.ClientSession, receiver: Receiver, alert: Alert)
         return Outcome(False, False, "receiver has no URL configured")
     body, headers = request_for(receiver, alert, now)
     try:
-        async with session.post(receiver.url.reveal(), data=body, headers=headers,
+        async with session.post(receiver.url.reveal(), data=body, headers=headers, allow_redirects=False,
                                 timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S)) as resp:
             await resp.read()
             return classify(resp.status, resp.headers, None, time.time())

@@ -52,6 +52,7 @@ class FeedOwnership:
                 task.cancel()
             if self.poller.websub is not None:
                 self.poller.websub.forget(url)  # the new owner subscribes with its own callback
+            self.poller.forget_gauges(url)
         if urls:
             log.info("feeds_released", feeds=len(urls), partitions=sorted(partitions))
 

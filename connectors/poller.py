@@ -93,6 +93,17 @@ class Poller:
                 st.seen.update(zip(stored.seen, zip(digests, revisions, strict=True), strict=True))
                 st.validators = Validators(stored.etag, stored.last_modified, stored.permanent_url)
 
+    def forget_gauges(self, url: str) -> None:
+        """Drop a feed's gauges when another connector takes it over: its last-success time would
+        otherwise age here and fire WarwireFeedStale for a feed this connector no longer polls."""
+        for feed in self.feeds:
+            if feed.url == url:
+                for gauge in (self.metrics.healthy, self.metrics.last_success):
+                    try:
+                        gauge.remove(feed.source)
+                    except KeyError:
+                        pass
+
     async def accept(self, feed: FeedSpec, items: list[NewsItem]) -> int:
         """Publish the items not published before (polled or pushed); return how many."""
         st = self.state[feed.url]

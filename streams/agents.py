@@ -90,10 +90,14 @@ class Config:
     def _load_rules(self) -> RuleSet:
         spec = load_rules(list(settings.rules), self.taxonomy.spec.topic_ids)
         self.receivers = delivery.resolve_receivers(spec.receivers)
-        for r in self.receivers.values():
+        for name, r in self.receivers.items():
             if not r.configured:
-                log.info("receiver_unconfigured", receiver=r.name,
-                         hint="set its url_env variable to deliver there; its alerts go to the console")
+                log.warning("receiver_unconfigured", receiver=name, variable=spec.receivers[name].url_env,
+                            hint="set its url_env variable to deliver there; its alerts go to the console")
+            if r.type == "webhook" and r.secret is None:
+                log.warning("receiver_unsigned", receiver=name, variable=spec.receivers[name].secret_env,
+                            hint="its requests go out without X-Warwire-Signature: set secret_env and the variable "
+                                 "so that the receiver can verify them")
         return compile_rules(spec, {n: r.configured for n, r in self.receivers.items()})
 
     def _stat(self) -> dict[Path, float]:

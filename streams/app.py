@@ -15,13 +15,13 @@ from faust.sensors.monitor import Monitor
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import CollectorRegistry, Gauge
 
-from streams.config import Settings, load_settings
+from streams.config import Settings, load_settings, worker_id
 from streams.kafka import TrackingProducer
 from streams.schema import APP_ID, TABLES, changelog_topic
 from streams.state import BatchTable
 from streams.topics import AGGREGATE_TTL_S, LEDGER_TTL_S
 
-WORKER_ID = os.environ.get("WARWIRE_WORKER_ID", "0")
+WORKER_ID = worker_id(os.environ.get("WARWIRE_WORKER_ID"))
 
 
 class IdempotentProducer(faust_aiokafka.Producer):

@@ -213,3 +213,15 @@ def _cidrs(values: list[str], error: Callable[[str], None]) -> tuple[str, ...] |
             error(f"'{v[:60]}' is not a network such as 10.0.0.0/8 ({exc})")
             return None
     return tuple(v.strip() for v in values)
+
+
+def worker_id(value: str | None) -> str:
+    """A worker's id (its state directory and static group member id): WARWIRE_WORKER_ID, "0"
+    when unset, or the host's name for "auto" (each replica of a compose service has its own)."""
+    import socket
+
+    if not value:
+        return "0"
+    if value == "auto":
+        return socket.gethostname()
+    return value

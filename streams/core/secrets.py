@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 
-class Secret(str):
-    """A string that prints as `<secret>` in logs, reprs and tracebacks; `reveal()` to use it."""
+class Secret:
+    """A value that prints as `<secret>` in logs, reprs, tracebacks, string concatenation and
+    JSON; `reveal()` to use it. Not a str: `"x" + secret` and `json.dumps(secret)` fail loudly
+    instead of copying the value out."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
 
     def __repr__(self) -> str:
         return "<secret>"
@@ -12,8 +19,20 @@ class Secret(str):
     def __str__(self) -> str:
         return "<secret>"
 
+    def __format__(self, spec: str) -> str:
+        return "<secret>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("secret", self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
     def reveal(self) -> str:
-        return str.__str__(self)
+        return self._value
 
 
 def redact(value: object) -> object:

@@ -48,6 +48,22 @@ def test_compose_has_three_kraft_brokers_and_scalable_workers() -> None:
     assert services["worker"]["deploy"]["replicas"] >= 2 and "container_name" not in services["worker"]
 
 
+def test_scaled_compose_workers_each_get_their_own_static_member_id() -> None:
+    """Issue 16: every replica had WARWIRE_WORKER_ID unset, so all had static member id `0` and
+    fenced each other. "auto" is the container's hostname, one per replica."""
+    import socket
+
+    from ruamel.yaml import YAML
+
+    from streams.config import worker_id
+
+    doc = YAML(typ="safe").load((DEPLOY / "docker-compose.yml").read_text())
+    env = doc["services"]["worker"]["environment"]
+    assert env["WARWIRE_WORKER_ID"] == "auto" and env["WARWIRE_BROKER"].startswith("kafka1:")
+    assert worker_id("auto") == socket.gethostname() != "0"
+    assert worker_id(None) == "0" and worker_id("3") == "3"
+
+
 def test_kubernetes_manifests_validate_strictly_and_a_broken_one_does_not(tmp_path: Path) -> None:
     ok = run(BIN / "kubernetes-validate", "--strict", "-k", "1.34.0", *K8S)
     assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -177,3 +177,41 @@ def test_slack_digest_is_cut_at_a_line_and_says_how_many_more() -> None:
     assert len(body) <= 3000
     assert lines[-1] == f"… and {400 - (len(lines) - 1)} more"
     assert all(line.startswith("• <https://x.example/") and line.endswith("· AP") for line in lines[:-1])
+
+
+async def test_a_webhook_post_that_is_redirected_is_not_followed_and_not_counted_as_delivered(httpserver) -> None:  # type: ignore[no-untyped-def]
+    """Issue 16: a 302 turned the POST into a GET, counted as delivered, with the signature sent on."""
+    import aiohttp
+
+    hits: list[str] = []
+    httpserver.expect_request("/hook", method="POST").respond_with_data(
+        "", status=302, headers={"Location": httpserver.url_for("/elsewhere")})
+    httpserver.expect_request("/elsewhere").respond_with_handler(lambda r: (hits.append(r.method), "ok")[1])
+    rec = delivery.Receiver("webhook", "webhook", Secret(httpserver.url_for("/hook")), Secret("k"))
+    async with aiohttp.ClientSession() as session:
+        out = await delivery.send(session, rec, ALERT)
+    assert not out.ok and not out.retryable and "redirect" in out.reason and out.status == 302
+    assert hits == []
+
+
+def test_a_secret_does_not_leak_through_concatenation_or_json() -> None:
+    """Issue 16: Secret subclassed str, so "x" + secret and json.dumps(secret) gave the value away."""
+    import json
+
+    s = Secret("hunter2")
+    assert f"{s}" == str(s) == repr(s) == "<secret>" and s.reveal() == "hunter2"
+    with pytest.raises(TypeError):
+        _ = "url: " + s  # type: ignore[operator]
+    with pytest.raises(TypeError):
+        json.dumps({"url": s})
+
+
+def test_the_same_alert_and_receiver_twice_in_one_lane_batch_is_attempted_once() -> None:
+    """Issue 16: the second copy found the first one's `sending` and was POSTed again."""
+    from streams.schema import DeliveryTask
+
+    a = DeliveryTask(alert=ALERT, receiver="webhook", attempt=1, not_before=0.0)
+    b = DeliveryTask(alert=ALERT, receiver="slack", attempt=1, not_before=0.0)
+    tasks, repeats = delivery.first_of_each([(0, a), (1, b), (0, a), (2, a)],
+                                            lambda t: delivery.idempotency_key(t.alert.id, t.receiver))
+    assert tasks == [(0, a), (1, b)] and repeats == 2

@@ -56,7 +56,7 @@ def test_intent_is_confirmed_only_while_our_request_is_pending_and_tokens_are_un
     assert other.token != s.token and len(s.token) >= 32 and hashlib.sha1(b"http://x/feed").hexdigest()[:16] != s.token
 
 
-async def test_after_a_hand_over_the_old_owner_forgets_the_subscription_and_stops_renewing() -> None:
+async def test_after_a_hand_over_the_old_owner_forgets_the_subscription_stops_renewing_and_drops_its_gauges() -> None:
     from prometheus_client import CollectorRegistry
 
     from connectors.core.schedule import feed_partition
@@ -74,6 +74,12 @@ async def test_after_a_hand_over_the_old_owner_forgets_the_subscription_and_stop
     s.state, s.verified_at = "active", 0.0
     websub.subs[s.token], websub.feeds[s.token], websub.by_feed[feed.url] = s, feed, s.token
     assert websub.active(feed.url) and s.renew_due(10 * 86400.0)
+    poller.metrics.last_success.labels("x").set(1.0)
+    poller.metrics.healthy.labels("x").set(1)
     owner = FeedOwnership(poller, "127.0.0.1:1", "t", "g", 4, lambda: None)  # type: ignore[arg-type,return-value]
     await owner.release({feed_partition(feed.url, 4)})
     assert not websub.active(feed.url) and websub.subs == {}  # renew_forever has nothing left to renew
+    # Issue 16: its gauges go too, or WarwireFeedStale fires for a feed another connector polls.
+    registry = poller.metrics.registry
+    assert registry.get_sample_value("warwire_connector_last_success_timestamp_seconds", {"feed": "x"}) is None
+    assert registry.get_sample_value("warwire_connector_feed_healthy", {"feed": "x"}) is None
