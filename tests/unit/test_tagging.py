@@ -209,3 +209,4 @@ def test_the_taxonomy_schema_accepts_the_shipped_taxonomy_and_refuses_typos() ->
     messages = sorted(e.message for e in validator.iter_errors(typo))
     assert any("'not_inn' does not match" in m for m in messages) and any("'xx' does not match" in m for m in messages)
     assert any("'naer'" in m for m in messages)
+
