@@ -38,6 +38,18 @@ MAX_VALUES = 16
 MIN_TERM_LEN = 3
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+# A channel's call to action (subscribe, follow us, more videos), in the five languages: the
+# sentence that carries it is the channel's, not the story's, and is left out.
+_CTA = re.compile(r"\b(?:subscribe|abonnier\w*|abonnez|abonne-toi|follow us|folgt uns|folgen sie uns|suivez-nous"
+                  r"|more videos|mehr videos|plus de vidéos|watch more|подписывайтесь|подпишитесь|підписуйтеся"
+                  r"|підписуйтесь|підпишіться)\b", re.IGNORECASE)
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _without_calls_to_action(text: str) -> str:
+    if _CTA.search(text) is None:
+        return text
+    return " ".join(s for s in _SENTENCES.split(text) if _CTA.search(s) is None)
 # Clock times (14:15 Uhr, 06:58 GMT, 7h25) say when a live blog wrote, not what happened.
 # French elision (l'Otan, d'Ukraine) and the English possessive (Ukraine's) are not part of a name.
 _ELISION = re.compile(r"^(?:[lLdDjJmMnNsStT]|[qQ]u)['\u2019](?=\w)|['\u2019]s$")
@@ -210,7 +222,7 @@ def extract(title: str, summary: str, lang: str) -> StoryTerms:
     for field, text in (("title", title), ("summary", summary)):
         if not text:
             continue
-        text = _CLOCK.sub(" ", _URL.sub(" ", text))
+        text = _CLOCK.sub(" ", _URL.sub(" ", _without_calls_to_action(text)))
         pending: float | None = None  # a number being read from words (one hundred and fifty)
         last_end = -1
         prev_number: tuple[float, int] | None = None  # the last figure, for a multiplier after it

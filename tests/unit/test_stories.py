@@ -177,3 +177,24 @@ def test_items_of_too_few_words_start_stories_of_their_own() -> None:
     """Three words in common are no evidence of one story ("probe 2", "probe 3")."""
     first, second = run([item("p2", "probe alpha 2", ""), item("p3", "probe alpha 3", "", minutes=1)])
     assert second.tagged.story != first.tagged.story
+
+
+@pytest.mark.parametrize(("lang", "cta"), [
+    ("en", "SUBSCRIBE to our YouTube channel for more videos: http://www.youtube.com/news Follow us on X."),
+    ("de", "Abonniere den Kanal und verpasse keine Videos mehr."),
+    ("fr", "Abonnez-vous à notre chaîne YouTube."),
+    ("ru", "Подписывайтесь на наш канал."),
+    ("uk", "Підписуйтеся на наш канал."),
+])
+def test_a_channels_call_to_action_is_no_evidence_of_a_story(lang: str, cta: str) -> None:
+    from streams.core.storyterms import extract
+
+    text = "Russian missiles struck a thermal power plant in Kyiv overnight. Two people were injured."
+    assert extract("Kyiv power plant hit", f"{text} {cta}", lang).terms == extract("Kyiv power plant hit", text, lang).terms
+
+
+def test_a_sentence_that_reports_a_signing_is_kept() -> None:
+    from streams.core.storyterms import extract
+
+    plain = extract("Закон", "Зеленський підписав закон про мобілізацію.", "uk")
+    assert len(plain.terms) >= 3
