@@ -362,8 +362,6 @@ def _find_phrases(tax: Taxonomy, norm: str, lang: str) -> dict[int, list[_Hit]]:
                     continue
             word_hits.setdefault((slot.phrase, slot.pos), set()).add(tok)  # type: ignore[arg-type]
     out: dict[int, list[_Hit]] = {}
-    if not word_hits:
-        return out
     spans = words(norm)
     for (pid, pos0), first in word_hits.items():
         if pos0 != 0:
@@ -372,7 +370,39 @@ def _find_phrases(tax: Taxonomy, norm: str, lang: str) -> dict[int, list[_Hit]]:
         for t in sorted(first):
             if t + n <= len(spans) and all(t + k in word_hits.get((pid, k), ()) for k in range(1, n)):
                 out.setdefault(pid, []).append(_Hit(pid, t, t + n, spans[t][0], spans[t + n - 1][1]))
+    if "-" in norm:
+        _hyphen_compounds(tax, norm, toks, spans, lang, out)
     return out
+
+
+def _hyphen_compounds(tax: Taxonomy, norm: str, toks: list[str], spans: list[tuple[int, int]], lang: str,
+                      out: dict[int, list[_Hit]]) -> None:
+    """One-word terms found in words written with hyphens (Gefangenen-Austausch for
+    Gefangenenaustausch, Energie-Infrastruktur): each run of words joined by "-" is searched
+    again as one word, and a hit spans the run."""
+    runs: list[tuple[int, int]] = []
+    k = 0
+    while k < len(spans) - 1:
+        m = k
+        while m < len(spans) - 1 and norm[spans[m][1]:spans[m + 1][0]] == "-":
+            m += 1
+        if m > k:
+            runs.append((k, m + 1))
+        k = m + 1
+    for t0, t1 in runs:
+        stream = " " + "".join(toks[t0:t1]) + " "
+        for end_i, (plen, sl) in tax.automaton.iter(stream):
+            start = end_i - plen + 1
+            for slot in sl:
+                if slot.pos != 0 or tax.phrase_len[slot.phrase] != 1 or (lang and slot.lang not in ("any", lang)):
+                    continue
+                if slot.mode != INFIX and start != 0:
+                    continue  # prefixes and whole words start the joined word
+                if slot.mode == EXACT and end_i != len(stream) - 1:
+                    continue
+                hits = out.setdefault(slot.phrase, [])
+                if all(h.t0 != t0 for h in hits):
+                    hits.append(_Hit(slot.phrase, t0, t1, spans[t0][0], spans[t1 - 1][1]))
 
 
 def _near(hit: _Hit, others: list[_Hit], window: int) -> bool:

@@ -210,3 +210,11 @@ def test_the_taxonomy_schema_accepts_the_shipped_taxonomy_and_refuses_typos() ->
     assert any("'not_inn' does not match" in m for m in messages) and any("'xx' does not match" in m for m in messages)
     assert any("'naer'" in m for m in messages)
 
+
+
+def test_one_word_terms_match_words_written_with_hyphens() -> None:
+    """Issue 14: hyphenated compounds (Gefangenen-Austausch) defeated matching."""
+    tax = _tax("topics:\n  t:\n    terms:\n      de: [Gefangenenaustausch, Energieinfrastruktur]\n")
+    assert _topics(tax, "Neuer Gefangenen-Austausch vereinbart", lang="de") == ["t"]
+    assert _topics(tax, "Angriffe auf die Energie-Infrastruktur", lang="de") == ["t"]
+    assert _topics(tax, "Gefangene tauschen Briefe aus", lang="de") == []
