@@ -69,4 +69,4 @@ def test_tagging_on_the_fresh_test_split_each_topic_on_its_own() -> None:
         assert pr["recall"] >= TAG_RECALL_FLOOR.get(name, 0.90), (name, pr)
 
 
-TAG_RECALL_FLOOR = {"nato-accession": 0.77}  # target 0.90, not met: measured 0.778
+TAG_RECALL_FLOOR = {"nato-accession": 0.86}  # target 0.90, not met: measured 0.867
