@@ -75,7 +75,7 @@ class Poller:
                  metrics: ConnectorMetrics, saved: dict[str, StoredState] | None = None,
                  state_topic: str | None = None, parser: FeedParser | None = None) -> None:
         self.feeds = [f for f in feeds if f.enabled]
-        self.parser = parser if parser is not None else FeedParser()
+        self.parser = parser if parser is not None else FeedParser(processes=2)
         self.fetcher, self.publisher, self.metrics = fetcher, publisher, metrics
         self.state_topic = state_topic
         self.websub: WebSub | None = None

@@ -197,3 +197,24 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
                          capture_output=True, text=True)
     peak_mb = int(out.stdout.split()[-1]) / 1024
     assert peak_mb < 300, peak_mb
+
+
+async def test_a_helper_that_dies_is_noticed_at_once_not_at_the_end_of_the_bound() -> None:
+    import os
+    import signal
+
+    parser = FeedParser(processes=1, timeout_s=30.0)
+    try:
+        await parser.parse(hostile.rss(hostile.GOOD), {}, FEED, NOW)
+        helper = parser._idle.get_nowait()  # type: ignore[union-attr]
+        parser._idle.put_nowait(helper)  # type: ignore[union-attr]
+        task = asyncio.create_task(parser.parse(hostile.element_heavy_feed(), {}, FEED, NOW))
+        await asyncio.sleep(0.5)
+        os.kill(helper.proc.pid, signal.SIGKILL)  # the out-of-memory killer, say
+        t0 = time.monotonic()
+        with pytest.raises(FeedParseError, match="died"):
+            await task
+        assert time.monotonic() - t0 < 2.0
+        assert ids(await parser.parse(hostile.rss(hostile.GOOD), {}, FEED, NOW)) == ["good-1"]  # a new helper
+    finally:
+        await parser.close()
