@@ -150,6 +150,19 @@ def decide(
     return StepResult(tagged, alerts, suppressed, writes, update, rule_events, decision)
 
 
+FUTURE_SLACK_S = 300.0
+
+
+def rule_time(item: NewsItem, now: float) -> float:
+    """When an item counts for rules over many items: its own time (event time), so a backlog
+    read after an outage falls into the hours it was published in, not into one window (a false
+    frequency or spike alert); a time in the future counts as now. How late an item may still
+    count is each window's own span: older buckets are dropped (alerts.aggregate.observe)."""
+    if item.published is None:
+        return now
+    return min(item.published.timestamp(), now) if item.published.timestamp() <= now + FUTURE_SLACK_S else now
+
+
 def rule_event(spec: RuleSpec, tagged: TaggedItem, now: float) -> RuleItem:
     """What a rule over many items needs to know of one item that satisfies it."""
     item = tagged.item
@@ -159,7 +172,7 @@ def rule_event(spec: RuleSpec, tagged: TaggedItem, now: float) -> RuleItem:
     if spec.type == "new_term":
         values = {"term": sorted({m.term for m in tagged.matches}), "topic": list(tagged.topics),
                   "source": [item.source] if item.source else [], "name": names(item.title)}[spec.field]
-    return RuleItem(rule=spec.name, at=now, groups=groups, values=values, item=item.id,
+    return RuleItem(rule=spec.name, at=rule_time(item, now), groups=groups, values=values, item=item.id,
                     title=item.title[:300], url=item.url, source=item.source, story=tagged.story,
                     outlets=tagged.outlets, topics=list(tagged.topics))
 

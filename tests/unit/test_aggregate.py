@@ -179,3 +179,30 @@ def test_stage_two_gives_aggregate_rules_a_rule_event_with_groups_and_values(tmp
 ])
 def test_names_are_capitalised_words_and_acronyms_but_the_first_word(title: str, expected: list[str]) -> None:
     assert agg.names(title) == expected
+
+
+def test_a_backlog_read_at_once_counts_in_the_hours_it_was_published_not_in_one_window(tmp_path: Path) -> None:
+    """Issue 16, hole 8: after an outage, 30 items of the last ten hours arrived within a minute
+    and fired a frequency rule (10 within 1h) that the stream as published never met."""
+    from datetime import UTC, datetime
+
+    from streams.core.pipeline import rule_event
+    from streams.schema import NewsItem, TaggedItem
+
+    s = spec(tmp_path, "    type: frequency\n    window: 1h\n    threshold: 10\n")
+    st = Store()
+    now = T0 + 10 * 3600
+    fired: list[Alert] = []
+    for n in range(30):  # one item every 20 minutes, all processed at `now`
+        item = NewsItem(id=f"b{n}", title=f"backlog {n}", source="s", lang="en",
+                        published=datetime.fromtimestamp(T0 + n * 1200, UTC))
+        ev = rule_event(s, TaggedItem(item=item, story=f"s-{n}", topics=["energy-infrastructure"]), now + n)
+        assert ev.at == T0 + n * 1200
+        fired += st.apply(aggregator.on_item(s, ("console",), ev, st.get_many, now + n)).alerts
+    assert fired == []
+    burst = [NewsItem(id=f"n{n}", title=f"now {n}", source="s", lang="en", published=datetime.fromtimestamp(now, UTC))
+             for n in range(10)]
+    for item in burst:  # ten within the hour, as published: fires
+        ev = rule_event(s, TaggedItem(item=item, story=item.id, topics=["energy-infrastructure"]), now + 60)
+        fired += st.apply(aggregator.on_item(s, ("console",), ev, st.get_many, now + 60)).alerts
+    assert len(fired) == 1
