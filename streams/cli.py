@@ -230,7 +230,8 @@ def parser() -> argparse.ArgumentParser:
     ru = sub.add_parser("rules", help="check rule files, or backtest them on items, with the worker's own code",
                         description="lint: every error of the rule files, exit 1 if any. test: run NewsItem JSONL "
                                     "(--items) through dedupe, tagging and the rules in order, and print which alerts "
-                                    "would fire, when and why, then a summary per rule.")
+                                    "would fire, when and why, then a summary per rule (with precision and recall "
+                                    "when items carry `expect: [rule names]`).")
     ru.add_argument("action", choices=["lint", "test"])
     ru.add_argument("paths", nargs="+", help="rule files or directories")
     ru.add_argument("--items", help="with test: NewsItem JSONL file (or - for standard input)")
@@ -242,11 +243,11 @@ def parser() -> argparse.ArgumentParser:
     ig.add_argument("file", help="JSONL file, or - for standard input")
     ig.set_defaults(fn=cmd_ingest)
 
-    al = sub.add_parser("alerts", help="the dead-letter topic: list it, replay failed deliveries")
+    al = sub.add_parser("alerts", help="the dead-letter topic: list it, replay failed and ambiguous deliveries")
     al.add_argument("what", choices=["dlq"])
     al.add_argument("action", choices=["list", "replay"],
                     help="list: every dead letter with stage, source and reason; replay: publish the alerts of "
-                         "failed deliveries again (receivers that already have them are skipped)")
+                         "failed and ambiguous deliveries again (receivers that already have them are skipped)")
     al.add_argument("--dry-run", action="store_true", help="with replay: count, do not publish")
     al.set_defaults(fn=cmd_alerts)
 
