@@ -19,6 +19,7 @@ from streams.core.text import fold
 
 # One line a place: its spellings in en, de, fr, ru, uk (inflected forms fold through stems).
 PLACES = """
+# ukraine
 kyiv kiev kiew kyjiw kiyv киев київ києва києві
 kharkiv kharkov charkiw kharkiv харьков харків харкова харкові
 odesa odessa одесса одеса
@@ -53,6 +54,7 @@ shostka schostka chostka шостка
 okhtyrka ochtyrka okhtyrka ахтырка охтирка
 kryvyi krywyj kryvyï кривой кривий
 stryi stryj stryï стрый стрий
+# russia
 kursk kursk курск
 belgorod belgorod bielgorod белгород бєлгород
 bryansk brjansk briansk брянск брянськ
@@ -61,45 +63,32 @@ ryazan rjasan riazan рязань
 rostov rostow rostov ростов
 krasnodar краснодар
 novorossiysk noworossijsk novorossiïsk новороссийск новоросійськ
-minsk минск мінськ
-warsaw warschau varsovie варшава
-berlin берлин берлін
-paris париж
-london londres лондон
+# abroad: a country and its capital are one place (Berlin sends = Germany sends)
 brussels brüssel bruxelles брюссель брюссель
 washington вашингтон вашингтон
-hague haag haye гаага гаага
-vilnius wilna вильнюс вільнюс
-helsinki helsinki хельсинки гельсінкі
-stockholm стокгольм
-budapest будапешт
-bratislava pressburg братислава
-bucharest bukarest bucarest бухарест
-chisinau chisinau chişinău кишинев кишинів
-tbilisi tiflis тбилиси тбілісі
 mikkeli миккели міккелі
 wroclaw breslau wrocław вроцлав
-germany deutschland allemagne германия німеччина
-france frankreich франция франція
-britain britannien bretagne британия британія
-netherlands niederlande pays-bas нидерланды нідерланди
-sweden schweden suède швеция швеція
-finland finnland finlande финляндия фінляндія
-norway norwegen norvège норвегия норвегія
-denmark dänemark danemark дания данія
-estonia estland estonie эстония естонія
-latvia lettland lettonie латвия латвія
-lithuania litauen lituanie литва литва
-poland polen pologne польша польща
-hungary ungarn hongrie венгрия угорщина
-slovakia slowakei slovaquie словакия словаччина
-romania rumänien roumanie румыния румунія
-moldova moldau moldavie молдова молдова
-belarus belarus biélorussie белоруссия білорусь
-turkey türkei turquie турция туреччина
-italy italien italie италия італія
-spain spanien espagne испания іспанія
-georgia georgien géorgie грузия грузія
+germany deutschland allemagne германия німеччина berlin берлин берлін
+france frankreich франция франція paris париж
+britain britannien bretagne британия британія london londres лондон
+netherlands niederlande pays-bas нидерланды нідерланди hague haag haye гаага гаага
+sweden schweden suède швеция швеція stockholm стокгольм
+finland finnland finlande финляндия фінляндія helsinki helsinki хельсинки гельсінкі
+norway norwegen norvège норвегия норвегія oslo осло
+denmark dänemark danemark дания данія copenhagen kopenhagen copenhague копенгаген
+estonia estland estonie эстония естонія tallinn таллин таллінн
+latvia lettland lettonie латвия латвія riga рига рига
+lithuania litauen lituanie литва литва vilnius wilna вильнюс вільнюс
+poland polen pologne польша польща warsaw warschau varsovie варшава
+hungary ungarn hongrie венгрия угорщина budapest будапешт
+slovakia slowakei slovaquie словакия словаччина bratislava pressburg братислава
+romania rumänien roumanie румыния румунія bucharest bukarest bucarest бухарест
+moldova moldau moldavie молдова молдова chisinau chisinau chişinău кишинев кишинів
+belarus belarus biélorussie белоруссия білорусь minsk минск мінськ
+turkey türkei turquie турция туреччина ankara анкара
+italy italien italie италия італія rome rom рим
+spain spanien espagne испания іспанія madrid мадрид
+georgia georgien géorgie грузия грузія tbilisi tiflis тбилиси тбілісі
 iran иран іран
 china chine китай
 japan japon япония японія
@@ -126,8 +115,33 @@ def _prefix(spelling: str) -> str:
     return spelling if len(spelling) <= 4 else spelling[: max(4, len(spelling) - cut)]
 
 
-def _table(lines: str | tuple[str, ...]) -> list[tuple[str, int, int]]:
+def _rows(lines: str | tuple[str, ...]) -> list[str]:
     rows = lines.strip().splitlines() if isinstance(lines, str) else list(lines)
+    return [r for r in rows if not r.startswith("#")]
+
+
+def _kinds(lines: str) -> list[str]:
+    """The section (ukraine, russia, abroad) of each place, in PLACES order."""
+    kinds, kind = [], ""
+    for r in lines.strip().splitlines():
+        if r.startswith("#"):
+            kind = r[1:].split(":")[0].strip()
+        else:
+            kinds.append(kind)
+    return kinds
+
+
+KINDS = _kinds(PLACES)
+
+
+def kind_of(place: int) -> str:
+    """Where a place is: "ukraine", "russia" or "abroad". Two reports conflict only on places of
+    one kind (Kharkiv and Odesa; Finland and Sweden), not a city against a foreign country."""
+    return KINDS[place] if 0 <= place < len(KINDS) else ""
+
+
+def _table(lines: str | tuple[str, ...]) -> list[tuple[str, int, int]]:
+    rows = _rows(lines)
     out = []
     for i, line in enumerate(rows):
         for spelling in line.split():

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from streams.core.places import kind_of
 from streams.core.storyterms import StoryTerms
 
 GetMany = Callable[[Sequence[str]], Sequence[bytes | None]]
@@ -365,8 +366,22 @@ def features(item: StoryTerms, at: float, prof: Profile, idf: dict[int, float], 
     gap = 0.0 if prof.started <= at <= prof.updated else min(abs(at - prof.started), abs(at - prof.updated))
     return Features(text=text, title=title, names=names, name_share=share,
                     values_agree=agree, values_conflict=conflict, log_hours=math.log1p(gap / 43200.0),
-                    template=conflict * text, place_conflict=_disjoint(item.places, prof.places),
+                    template=conflict * text, place_conflict=_places_disjoint(item.places, prof.places),
                     day_conflict=_disjoint(item.days, prof.days))
+
+
+def _places_disjoint(a: Sequence[int], b: Sequence[int]) -> float:
+    """1 when both name places of one kind (streams.core.places.kind_of: two Ukrainian cities,
+    two foreign countries) and share none of that kind: a strike in Kharkiv is not one in Odesa,
+    but a deal "for Ukraine" signed in Oslo and one "for Kyiv" by Norway may be one story."""
+    if not a or not b:
+        return 0.0
+    by_kind: dict[str, tuple[set[int], set[int]]] = {}
+    for p in a:
+        by_kind.setdefault(kind_of(p), (set(), set()))[0].add(p)
+    for p in b:
+        by_kind.setdefault(kind_of(p), (set(), set()))[1].add(p)
+    return 1.0 if any(x and y and not x & y for x, y in by_kind.values()) else 0.0
 
 
 def _disjoint(a: Sequence[int], b: Sequence[int]) -> float:

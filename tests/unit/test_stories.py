@@ -198,3 +198,18 @@ def test_a_sentence_that_reports_a_signing_is_kept() -> None:
 
     plain = extract("Закон", "Зеленський підписав закон про мобілізацію.", "uk")
     assert len(plain.terms) >= 3
+
+
+def test_places_conflict_only_within_one_kind_and_a_capital_is_its_country() -> None:
+    from streams.core.places import place_of
+    from streams.core.stories import _places_disjoint
+    from streams.core.text import fold
+
+    def p(*names: str) -> list[int]:
+        return sorted(place_of(fold(n)) for n in names)  # type: ignore[type-var]
+
+    assert _places_disjoint(p("Kharkiv"), p("Odesa")) == 1.0  # two Ukrainian cities: two events
+    assert _places_disjoint(p("Finland"), p("Schweden")) == 1.0  # two countries
+    assert _places_disjoint(p("Norwegen"), p("Kyiv")) == 0.0  # a donor and the city it sends to
+    assert _places_disjoint(p("Oslo"), p("Norway")) == 0.0  # a capital is its country
+    assert _places_disjoint(p("Berlin", "Kharkiv"), p("Deutschland", "Kharkiv")) == 0.0
