@@ -8,7 +8,18 @@ import msgspec
 
 from streams.config import Settings
 from streams.kafka import TrackingProducer, read_batches
-from streams.schema import TOPIC_ALERTS, TOPIC_DLQ, Alert, DeadLetter, RecordError, alert_records, decode
+from streams.schema import (
+    TOPIC_ALERTS,
+    TOPIC_DLQ,
+    TOPIC_RAW,
+    Alert,
+    DeadLetter,
+    NewsItem,
+    RecordError,
+    alert_records,
+    decode,
+    encode,
+)
 
 
 async def read_dead_letters(settings: Settings) -> AsyncIterator[tuple[int, int, DeadLetter | None, bytes]]:
@@ -33,26 +44,40 @@ async def list_dead_letters(settings: Settings) -> list[str]:
     return lines
 
 
-async def replay_deliveries(settings: Settings, dry_run: bool = False) -> tuple[int, int]:
-    """Publish the alerts of failed deliveries to the alerts topic again. Receivers that already
-    have an alert are skipped by the worker's delivered ledger. Returns (replayed, skipped)."""
-    replayed, skipped = 0, 0
+async def replay_deliveries(settings: Settings, dry_run: bool = False) -> tuple[int, int, int]:
+    """Publish again what the dead-letter topic can give back: the alerts of failed (or ambiguous)
+    deliveries to the alerts topic, and the items a stage failed on (analyze, decide letters whose
+    value is a NewsItem) to the raw topic. Receivers that already have an alert are skipped by the
+    worker's delivered ledger; records that are not valid (poison) stay. Returns (alerts, items,
+    left)."""
+    alerts, items, left = 0, 0, 0
     producer = TrackingProducer(bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         async for _, _, letter, _ in read_dead_letters(settings):
-            if letter is None or letter.stage != "deliver":
-                skipped += 1
-                continue
-            try:
-                alert = decode(Alert, letter.value.encode())
-            except RecordError:
-                skipped += 1
-                continue
-            if not dry_run:
-                [(key, value)] = alert_records([msgspec.structs.replace(alert, replayed=True)])
-                await producer.send_and_wait(settings.topic(TOPIC_ALERTS), key=key, value=value)
-            replayed += 1
+            if letter is None:
+                left += 1
+            elif letter.stage == "deliver":
+                try:
+                    alert = decode(Alert, letter.value.encode())
+                except RecordError:
+                    left += 1
+                    continue
+                if not dry_run:
+                    [(key, value)] = alert_records([msgspec.structs.replace(alert, replayed=True)])
+                    await producer.send_and_wait(settings.topic(TOPIC_ALERTS), key=key, value=value)
+                alerts += 1
+            elif letter.stage in ("analyze", "decide"):
+                try:
+                    item = decode(NewsItem, letter.value.encode())
+                except RecordError:
+                    left += 1  # a poison record: it points to a feed or producer to fix
+                    continue
+                if not dry_run:
+                    await producer.send_and_wait(settings.topic(TOPIC_RAW), key=item.id.encode(), value=encode(item))
+                items += 1
+            else:
+                left += 1
     finally:
         await producer.stop()
-    return replayed, skipped
+    return alerts, items, left

@@ -142,9 +142,11 @@ BATCH_MAX = 500        # events per agent iteration
 BATCH_WAIT_S = 0.01   # how long an iteration waits for more events before it works on what it has
 
 
-def _letter(stage: str, msg: Any, reason: str) -> DeadLetter:
-    """A dead letter for `msg`: a faust event's message or an aiokafka ConsumerRecord."""
-    value = msg.value if isinstance(msg.value, bytes) else b""
+def _letter(stage: str, msg: Any, reason: str, value: bytes | None = None) -> DeadLetter:
+    """A dead letter for `msg`: a faust event's message or an aiokafka ConsumerRecord; `value`:
+    what failed when it is less than the whole record (one item of a batch record)."""
+    if value is None:
+        value = msg.value if isinstance(msg.value, bytes) else b""
     metrics.dead_letters.labels(stage).inc()
     log.warning("dead_lettered", stage=stage, reason=reason, topic=msg.topic,
                 partition=msg.partition, offset=msg.offset)
@@ -269,7 +271,10 @@ class _Decide:
                 raise
             except Exception as exc:  # noqa: BLE001 - one item must not cost its batch
                 log.exception("stage_failed", stage="decide", item=analyzed.item.id)
-                letter = _letter("decide", event.message, f"item {index} ({analyzed.item.id}): {type(exc).__name__}: {exc}")
+                # The letter holds the failing item itself (not its batch), which
+                # `warwire alerts dlq replay` can publish to warwire.raw again.
+                letter = _letter("decide", event.message, f"item {index} ({analyzed.item.id}): {type(exc).__name__}: {exc}",
+                                 value=encode(analyzed.item))
                 futures.append(await dlq_topic.send(key=analyzed.item.id.encode(), value=encode(letter)))
         return [*futures, *self.state.send(partition, f"{partition}:{offset}".encode())]
 

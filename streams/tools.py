@@ -233,10 +233,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             print(line)
         print(f"{len(lines)} dead letter(s) on {settings.topic('warwire.dlq')}", file=sys.stderr)
         return 0
-    replayed, skipped = asyncio.run(dlq.replay_deliveries(settings, dry_run=args.dry_run))
+    replayed, items, skipped = asyncio.run(dlq.replay_deliveries(settings, dry_run=args.dry_run))
     verb = "would replay" if args.dry_run else "replayed"
-    print(f"{verb} {replayed} failed deliver{'y' if replayed == 1 else 'ies'}; "
-          f"left {skipped} other dead letter(s) (bad input records are not replayed)")
+    print(f"{verb} {replayed} failed deliver{'y' if replayed == 1 else 'ies'} and {items} item(s) a stage failed on; "
+          f"left {skipped} other dead letter(s) (records that are not valid are not replayed)")
     return 0
 
 

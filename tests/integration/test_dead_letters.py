@@ -79,3 +79,40 @@ async def test_poison_records_and_rejected_deliveries_are_dead_lettered_and_repl
     wait_until(lambda: metric(port, "warwire_alerts_suppressed_total", 'reason="already_delivered"') >= 1, 60,
                what="the second replay to be skipped")
     assert len(posts) == 2
+
+
+async def test_an_item_a_stage_failed_on_is_replayed_into_the_pipeline(httpserver: HTTPServer, run_env, spawn,
+                                                                        kafka) -> None:
+    """Issue 16, hole 5: only `deliver` letters could be replayed. A decide letter holds the item
+    it failed on, and replay publishes that item to warwire.raw again; a poison letter stays."""
+    from datetime import UTC, datetime
+
+    from streams.schema import DeadLetter
+
+    posts: list[dict] = []
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(
+        lambda r: (posts.append(json.loads(r.get_data())), Response("ok"))[1])
+    env = dict(run_env, WARWIRE_WEBHOOK_URL=httpserver.url_for("/hook"))
+    prefix = env["WARWIRE_TOPIC_PREFIX"]
+    wait_until(lambda: cli(env, "topics").returncode == 0, 60, what="topics")
+    item = NewsItem(id="dl-replay-1", title="Ukraine's air defence shoots down 20 drones over Kyiv", lang="en",
+                    source="AP", url="https://apnews.example/dl-replay-1")
+    letters = [DeadLetter(reason="item 0 (dl-replay-1): RuntimeError: a bug", stage="decide",
+                          topic=f"{prefix}warwire.analyzed", partition=0, offset=7,
+                          value=encode(item).decode(), at=datetime.now(UTC)),
+               DeadLetter(reason="not a valid NewsItem", stage="analyze", topic=f"{prefix}warwire.raw",
+                          partition=0, offset=3, value="not json at all", at=datetime.now(UTC))]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap)
+    await producer.start()
+    try:
+        for letter in letters:
+            await producer.send_and_wait(f"{prefix}warwire.dlq", key=None, value=encode(letter))
+    finally:
+        await producer.stop()
+    dry = cli(env, "alerts", "dlq", "replay", "--dry-run")
+    assert "would replay 0 failed deliveries and 1 item(s) a stage failed on; left 1" in dry.stdout, dry.stdout + dry.stderr
+    spawn("worker", ["worker"], env)
+    res = cli(env, "alerts", "dlq", "replay")
+    assert res.returncode == 0 and "and 1 item(s) a stage failed on; left 1" in res.stdout, res.stdout + res.stderr
+    wait_until(lambda: len(posts) == 1, 120, what="the replayed item's alert at the webhook")
+    assert posts[0]["alert"]["title"] == item.title
