@@ -35,6 +35,13 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _id(value: Any) -> str:
+    """An item's id: JSON Feed says a string, feeds in the wild also write a number."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return _text(value)
+
+
 def _load(body: bytes) -> Any:
     from connectors.core.parse import FeedParseError
 
@@ -68,7 +75,7 @@ def parse_json_feed(body: bytes, feed: FeedSpec, now: datetime) -> Parsed:
             entries.first_error = entries.first_error or f"item {index + 1}: {type(entry).__name__}, not an object"
             continue
         entries.add(index, lambda e=entry: entries.item(
-            guid=_text(e.get("id")) if not isinstance(e.get("id"), int | float) else str(e.get("id")),
+            guid=_id(e.get("id")),
             title=_text(e.get("title")),
             summary=_text(e.get("content_text")) or _text(e.get("content_html")) or _text(e.get("summary")),
             link=_text(e.get("url")) or _text(e.get("external_url")),

@@ -9,6 +9,7 @@ returned `StepResult`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -150,17 +151,14 @@ def decide(
     return StepResult(tagged, alerts, suppressed, writes, update, rule_events, decision)
 
 
-FUTURE_SLACK_S = 300.0
-
-
 def rule_time(item: NewsItem, now: float) -> float:
-    """When an item counts for rules over many items: its own time (event time), so a backlog
-    read after an outage falls into the hours it was published in, not into one window (a false
-    frequency or spike alert); a time in the future counts as now. How late an item may still
-    count is each window's own span: older buckets are dropped (alerts.aggregate.observe)."""
-    if item.published is None:
-        return now
-    return min(item.published.timestamp(), now) if item.published.timestamp() <= now + FUTURE_SLACK_S else now
+    """When an item counts for rules over many items: its own time (event time, as the story
+    tier reads it, with no horizon), so a backlog read after an outage falls into the hours it
+    was published in, not into one window (a false frequency or spike alert); a time in the
+    future counts as now. How late an item may still count is each window's own span: older
+    buckets are dropped (alerts.aggregate.observe)."""
+    published = item.published.timestamp() if item.published else None
+    return min(dedupe.event_time(published, now, math.inf), now)
 
 
 def rule_event(spec: RuleSpec, tagged: TaggedItem, now: float) -> RuleItem:

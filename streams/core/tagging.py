@@ -362,6 +362,8 @@ def _find_phrases(tax: Taxonomy, norm: str, lang: str) -> dict[int, list[_Hit]]:
                     continue
             word_hits.setdefault((slot.phrase, slot.pos), set()).add(tok)  # type: ignore[arg-type]
     out: dict[int, list[_Hit]] = {}
+    if not word_hits and "-" not in norm:
+        return out  # most texts: nothing to place, no hyphenated words to search again
     spans = words(norm)
     for (pid, pos0), first in word_hits.items():
         if pos0 != 0:

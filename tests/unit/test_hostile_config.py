@@ -104,12 +104,23 @@ def _feeds_file(patterns: list[str]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("query", ["(" * 400 + "a" + ")" * 400, "NOT " * 5000 + "a", "a NEAR/", "a NEAR/x b"])
-def test_hostile_queries_are_placed_errors_or_parse(query: str) -> None:
-    try:
+@pytest.mark.parametrize(("query", "error"), [
+    ("(" * 400 + "a" + ")" * 400, "parentheses nested more than 32 deep"),
+    ("a NEAR/", "NEAR/ needs a distance"),
+    ("a NEAR/x b", "NEAR/ needs a distance"),
+])
+def test_hostile_queries_are_placed_errors(query: str, error: str) -> None:
+    """Issue 17: 400 nested parentheses were a RecursionError traceback; NEAR/ and NEAR/x were words."""
+    with pytest.raises(QueryError, match=error) as exc:
         parse(query)
-    except QueryError as exc:
-        assert "column" in str(exc)
+    assert "column" in str(exc.value)
+
+
+def test_five_thousand_nots_parse_without_recursion() -> None:
+    from alerts.query import item_fields
+
+    assert parse("NOT " * 5000 + "patriot")(item_fields("Patriot battery", "")) is True  # an even number of NOTs
+    assert parse("NOT " * 4999 + "patriot")(item_fields("Patriot battery", "")) is False
 
 
 def test_the_documented_near_group_query_matches() -> None:
