@@ -22,7 +22,9 @@ class Pattern(Protocol):
     def sub(self, repl: str, string: str, count: int = 0) -> str: ...
 
 LANGS = set(LANGUAGES)
-_FEED_KEYS = {"url", "source", "lang", "interval", "labels", "enabled", "strip"}
+_FEED_KEYS = {"url", "source", "lang", "interval", "labels", "enabled", "strip", "backlog_age"}
+# An entry already this old when first seen is backlog (NewsItem.backlog): no per-item alert.
+DEFAULT_BACKLOG_AGE_S = 48 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class FeedSpec:
     labels: dict[str, str] = field(default_factory=dict)
     enabled: bool = True
     strip: tuple[Pattern, ...] = ()
+    backlog_age_s: float = DEFAULT_BACKLOG_AGE_S  # 0: no entry is backlog
     file: str = ""
     line: int = 0
 
@@ -42,15 +45,18 @@ class FeedSpec:
 def load_feeds(path: str | Path, substitutions: dict[str, str] | None = None) -> list[FeedSpec]:
     """Load a feed list. `{name}` in URLs is replaced from `substitutions` (the demo server)."""
     doc, root = load_yaml(path)
-    top = root.fields({"feeds", "strip"}, {"feeds"})
+    top = root.fields({"feeds", "strip", "backlog_age"}, {"feeds"})
     common: tuple[Pattern, ...] = ()
     feeds: list[FeedSpec] = []
     if top is not None and "strip" in top:
         common = tuple(p for n in top["strip"].list() if (p := _regex(n)) is not None)
+    backlog_age = DEFAULT_BACKLOG_AGE_S
+    if top is not None and "backlog_age" in top:
+        backlog_age = top["backlog_age"].duration() or 0.0
     if top is not None and "feeds" in top:
         seen: dict[str, int] = {}
         for node in top["feeds"].list():
-            spec = _feed(node, common, substitutions or {})
+            spec = _feed(node, common, substitutions or {}, backlog_age)
             if spec is None:
                 continue
             if spec.url in seen:
@@ -123,7 +129,8 @@ def _redacted(url: str) -> str:
     return re.sub(r"(?<=//)[^/@\s]*@", "***@", url)[:200]
 
 
-def _feed(node: Node, common: tuple[re.Pattern[str], ...], subst: dict[str, str]) -> FeedSpec | None:
+def _feed(node: Node, common: tuple[re.Pattern[str], ...], subst: dict[str, str],
+          backlog_age: float = DEFAULT_BACKLOG_AGE_S) -> FeedSpec | None:
     f = node.fields(_FEED_KEYS, {"url", "source"})
     if f is None or "url" not in f or "source" not in f:
         return None
@@ -157,6 +164,7 @@ def _feed(node: Node, common: tuple[re.Pattern[str], ...], subst: dict[str, str]
                 f["interval"].error(f"max ({hi:.0f}s) is below min ({lo:.0f}s)")
             kw["min_interval_s"], kw["max_interval_s"] = lo, hi
     strip = [p for n in (f["strip"].list() if "strip" in f else []) if (p := _regex(n)) is not None]
+    kw["backlog_age_s"] = (f["backlog_age"].duration() or 0.0) if "backlog_age" in f else backlog_age
     if len(node.doc.issues) > before or url is None or source is None:
         return None
     return FeedSpec(url=url, source=source, strip=(*common, *strip), file=node.doc.file,

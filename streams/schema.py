@@ -60,6 +60,9 @@ class NewsItem(msgspec.Struct, frozen=True, kw_only=True):
     labels: dict[str, str] = msgspec.field(default_factory=dict)
     # 0 as first published; 1, 2 … each time the feed corrects the entry under the same id
     revision: int = 0
+    # already older than its feed's backlog_age when first seen (a newly added feed's archive):
+    # it joins its story and counts for rules over many items, but fires no per-item alert
+    backlog: bool = False
     v: int = SCHEMA_VERSION
 
 

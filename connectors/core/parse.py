@@ -172,8 +172,10 @@ class Entries:
                                   "dropped (and any more such links)")
         iid = item_id(guid, url, title, summary, feed.url)
         lang = feed.lang or lang or detect(f"{title}. {summary[:400]}") or fallback
+        backlog = 0 < feed.backlog_age_s < (now - published).total_seconds()
         return NewsItem(id=iid, title=title, summary=summary, url=url, source=feed.source, feed=feed.url,
-                        lang=lang, published=published, fetched_at=now, labels=dict(feed.labels))
+                        lang=lang, published=published, fetched_at=now, labels=dict(feed.labels),
+                        backlog=backlog)
 
     def partial(self, *more: str | None) -> str | None:
         reasons = [r for r in (*self.notes, *more) if r]

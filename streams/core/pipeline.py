@@ -125,6 +125,9 @@ def decide(
                 if not decision.replay:
                     rule_events.append(rule_event(firing.rule.spec, tagged, now))
                 continue
+            if item.backlog:
+                suppressed.append((firing.rule.name, "backlog"))
+                continue
             tk = throttle_key(firing)
             if inhibited_by(firing, rules, tagged.story, last_fired, now):
                 suppressed.append((firing.rule.name, "inhibited"))
