@@ -294,7 +294,7 @@ def _print(split: str, r: dict) -> None:  # type: ignore[type-arg]
 
 
 FEATURES = ("text", "title", "names", "name_share", "values_agree", "values_conflict", "log_hours", "template",
-            "place_conflict", "day_conflict")
+            "place_conflict", "day_conflict", "cover")
 
 
 def training_rows(c: Corpus) -> tuple[list[list[float]], list[int], dict[str, int]]:

@@ -6,7 +6,7 @@ with story *centroids*, not with single items, by TF-IDF similarities per field 
 learned from the stream itself, plus time; a learned decision says whether the best story is the
 item's or whether it starts a new one. Here the fields are an item's stems (title and summary),
 its title's stems, its names and its figures (streams/core/storyterms.py), and the decision is a
-logistic model over ten features (`Features`) whose weights were fitted on the dev split of
+logistic model over eleven features (`Features`) whose weights were fitted on the dev split of
 tests/data/eval/stories/ (`python -m benchmarks.stories --fit`), never on the test split.
 
 - Term weights: every term and name has a decayed document frequency (half-life `DF_HALF_LIFE_S`)
@@ -57,11 +57,11 @@ MAX_PROFILE_VALUES = 48
 # The decision: logit = bias + Σ weight × feature; join when the probability >= JOIN_P.
 # Fitted by `python -m benchmarks.stories --fit` on the dev split (see docs/quality.md).
 WEIGHTS: dict[str, float] = {
-    "bias": -1.27, "text": 2.51, "title": 1.42, "names": 2.99, "name_share": 1.89,
-    "values_agree": 3.13, "values_conflict": -2.7, "log_hours": -3.21, "template": -1.69,
-    "place_conflict": -2.36, "day_conflict": -0.71,
+    "bias": -2.17, "text": 2.24, "title": 0.47, "names": 3.51, "name_share": 2.03,
+    "values_agree": 3.09, "values_conflict": -3.17, "log_hours": -3.25, "template": -2.39,
+    "place_conflict": -2.08, "day_conflict": -0.97, "cover": 2.96,
 }
-JOIN_P = 0.4
+JOIN_P = 0.35
 RELATED_P = 0.5
 
 
@@ -104,6 +104,8 @@ class Features:
                           # report from one template (a daily tally), not the same story
     place_conflict: float  # both name places (streams/core/places.py) and share none
     day_conflict: float   # both name weekdays and share none
+    cover: float = 0.0    # IDF-weighted share of the smaller side's terms the other has: a short
+                          # video description or channel post wholly inside a long article's story
 
     def logit(self) -> float:
         w = WEIGHTS
@@ -111,7 +113,7 @@ class Features:
                 + w["name_share"] * self.name_share + w["values_agree"] * self.values_agree
                 + w["values_conflict"] * self.values_conflict + w["log_hours"] * self.log_hours
                 + w["template"] * self.template + w["place_conflict"] * self.place_conflict
-                + w["day_conflict"] * self.day_conflict)
+                + w["day_conflict"] * self.day_conflict + w["cover"] * self.cover)
 
     def probability(self) -> float:
         return _sigmoid(self.logit())
@@ -121,7 +123,7 @@ class Features:
         same thing, which a follow-up (later, with new figures) still does."""
         w = WEIGHTS
         return _sigmoid(w["bias"] + w["text"] * self.text + w["title"] * self.title + w["names"] * self.names
-                        + w["name_share"] * self.name_share)
+                        + w["name_share"] * self.name_share + w["cover"] * self.cover)
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(getattr(self, k), 3) for k in self.__slots__}  # type: ignore[attr-defined]
@@ -294,7 +296,7 @@ class ItemView:
     """The item's side of every comparison, computed once per item: its TF-IDF vectors (stems,
     title, names) and their norms under the item's weights."""
 
-    __slots__ = ("idf", "rare", "x", "x_norm", "xt", "xt_norm", "xn", "xn_norm", "xn_sum")
+    __slots__ = ("idf", "rare", "x", "x_norm", "x_mass", "xt", "xt_norm", "xn", "xn_norm", "xn_sum")
 
     def __init__(self, item: StoryTerms, idf: dict[int, float], rare: float) -> None:
         self.idf, self.rare = idf, rare
@@ -306,6 +308,7 @@ class ItemView:
         self.xt_norm = math.sqrt(sum(w * w for w in self.xt.values()))
         self.xn_norm = math.sqrt(sum(w * w for w in self.xn.values()))
         self.xn_sum = sum(self.xn.values())
+        self.x_mass = sum(idf.get(t, rare) for t in self.x)
 
 
 def _log_norm2(counts: Sequence[float]) -> float:
@@ -367,7 +370,25 @@ def features(item: StoryTerms, at: float, prof: Profile, idf: dict[int, float], 
     return Features(text=text, title=title, names=names, name_share=share,
                     values_agree=agree, values_conflict=conflict, log_hours=math.log1p(gap / 43200.0),
                     template=conflict * text, place_conflict=_places_disjoint(item.places, prof.places),
-                    day_conflict=_disjoint(item.days, prof.days))
+                    day_conflict=_disjoint(item.days, prof.days), cover=_cover(v, prof.terms, idf, rare))
+
+
+def _cover(v: ItemView, terms: Sequence[int], idf: dict[int, float], rare: float) -> float:
+    """The overlap coefficient of the item's terms and the story's, each term weighing its idf:
+    shared weight over the weight of the lighter side. Cosine penalises a short item against a
+    long centroid; this does not, so a two-sentence video description whose every content word
+    the article has scores high, while a short post on another event does not. (A story term the
+    item has no weight for weighs `rare`; only the terms the item knows are visited.)"""
+    if not terms or not v.x:
+        return 0.0
+    x = v.x
+    known = idf.keys() & terms
+    shared = sum(idf[t] for t in known if t in x)
+    if shared == 0.0:
+        return 0.0
+    story_mass = sum(idf[t] for t in known) + rare * (len(terms) - len(known))
+    lighter = min(v.x_mass, story_mass)
+    return shared / lighter if lighter > 0 else 0.0
 
 
 def _places_disjoint(a: Sequence[int], b: Sequence[int]) -> float:

@@ -213,3 +213,23 @@ def test_places_conflict_only_within_one_kind_and_a_capital_is_its_country() -> 
     assert _places_disjoint(p("Norwegen"), p("Kyiv")) == 0.0  # a donor and the city it sends to
     assert _places_disjoint(p("Oslo"), p("Norway")) == 0.0  # a capital is its country
     assert _places_disjoint(p("Berlin", "Kharkiv"), p("Deutschland", "Kharkiv")) == 0.0
+
+
+def test_a_short_item_wholly_inside_a_long_story_covers_it_where_cosine_is_low() -> None:
+    """The overlap coefficient (`cover`) weighs the lighter side: a video description whose every
+    content word the article has covers it fully, though its cosine with the article is low."""
+    article = item("a", "Pistorius pledges two more IRIS-T systems on surprise Kyiv visit",
+                   "German Defence Minister Boris Pistorius promised Ukraine two additional IRIS-T SLM air defence "
+                   "systems during an unannounced visit to Kyiv on Tuesday. He met his counterpart Rustem Umerov, "
+                   "toured a repair plant for armoured vehicles, discussed ammunition deliveries for the winter, "
+                   "and said Berlin would keep financing artillery shells through a European fund next year.")
+    video = item("v", "Pistorius in Kyiv: two more IRIS-T systems", "Boris Pistorius promised Ukraine two IRIS-T "
+                 "systems in Kyiv.", minutes=30, source="video")
+    other = item("o", "Strike on Odesa port damages grain silos", "Russian missiles hit grain silos in the port of "
+                 "Odesa overnight, regional officials said.", minutes=30, source="video")
+    first, joined, apart = run([article, video, other])
+    f = joined.decision.choice.candidates[0].features  # type: ignore[union-attr]
+    assert f.cover > 0.9 and f.text < 0.6 and f.cover > f.text + 0.3
+    assert joined.tagged.story == first.tagged.story
+    assert apart.tagged.story != first.tagged.story
+    assert all(c.features.cover < 0.3 for c in apart.decision.choice.candidates)  # type: ignore[union-attr]
