@@ -4,6 +4,7 @@ started once per test session on free loopback ports and stopped at the end."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -99,6 +100,27 @@ def spawn(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
     yield start
     for proc in reversed(procs):
         proc.stop()
+
+
+_RSS_DATE = re.compile(rb"<pubDate>([^<]+)</pubDate>")
+
+
+def as_of_now(body: bytes, newest_ago_s: float = 300.0) -> bytes:
+    """An RSS fixture with every pubDate moved by one offset, so that its newest entry is
+    `newest_ago_s` old: a feed served today, whose entries are not backlog (NewsItem.backlog)."""
+    from email.utils import format_datetime, parsedate_to_datetime
+
+    dates = [parsedate_to_datetime(m.decode()) for m in _RSS_DATE.findall(body)]
+    if not dates:
+        return body
+    shift = time.time() - newest_ago_s - max(d.timestamp() for d in dates)
+
+    def moved(m: re.Match[bytes]) -> bytes:
+        from datetime import UTC, datetime
+        at = datetime.fromtimestamp(parsedate_to_datetime(m.group(1).decode()).timestamp() + shift, UTC)
+        return b"<pubDate>" + format_datetime(at, usegmt=True).encode() + b"</pubDate>"
+
+    return _RSS_DATE.sub(moved, body)
 
 
 def wait_until(cond, timeout: float, interval: float = 0.2, what: str = "condition"):  # type: ignore[no-untyped-def]

@@ -7,27 +7,41 @@ import hmac
 import json
 import subprocess
 import sys
+import time
 import urllib.request
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.conftest import ROOT, free_port, wait_until
+from tests.conftest import ROOT, as_of_now, free_port, wait_until
 
 pytestmark = pytest.mark.kafka
 FEED = (ROOT / "tests" / "data" / "welt-stoltenberg.rss").read_bytes()
 SECRET = "e2e-signing-secret"
 
 
-def _feeds_file(tmp_path: Path, url: str) -> Path:
+def _feeds_file(tmp_path: Path, url: str, archive: str | None = None) -> Path:
     path = tmp_path / "feeds.yaml"
-    path.write_text(
-        "strip: ['\\s*#weltnachrichtensender.*$']\n"
-        f"feeds:\n  - {{url: \"{url}\", source: WELT, lang: de, interval: {{min: 10s, max: 10s}},"
-        " labels: {outlet: welt}}\n")
+    text = ("strip: ['\\s*#weltnachrichtensender.*$']\n"
+            f"feeds:\n  - {{url: \"{url}\", source: WELT, lang: de, interval: {{min: 10s, max: 10s}},"
+            " labels: {outlet: welt}}\n")
+    if archive:
+        text += (f"  - {{url: \"{archive}\", source: Archive, lang: en, interval: {{min: 10s, max: 10s}},"
+                 " labels: {outlet: archive}}\n")
+    path.write_text(text)
     return path
+
+
+# A newly added feed's archive: an entry ten days old that the tracked-topics rule would alert on.
+ARCHIVE = ("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Archive</title><item>"
+           "<guid>archive-patriot</guid><link>https://archive.example/patriot</link>"
+           "<title>Second Patriot air defence battery arrives in Ukraine</title>"
+           "<description>A second Patriot air defence battery is operational and protects Kyiv against "
+           "ballistic missiles, the air force said.</description>"
+           f"<pubDate>{formatdate(time.time() - 10 * 86400, usegmt=True)}</pubDate></item></channel></rss>")
 
 
 def _metric(port: str, name: str, labels: str) -> float:
@@ -50,9 +64,11 @@ def test_welt_item_reaches_webhook_once_with_three_topics(httpserver: HTTPServer
         received.append(request)
         return Response("ok", status=200)
 
-    httpserver.expect_request("/welt.xml").respond_with_data(FEED, content_type="application/rss+xml")
+    httpserver.expect_request("/welt.xml").respond_with_data(as_of_now(FEED), content_type="application/rss+xml")
+    httpserver.expect_request("/archive.xml").respond_with_data(ARCHIVE, content_type="application/rss+xml")
     httpserver.expect_request("/hook", method="POST").respond_with_handler(hook)
-    env = dict(run_env, WARWIRE_FEEDS=str(_feeds_file(tmp_path, httpserver.url_for("/welt.xml"))),
+    feeds = _feeds_file(tmp_path, httpserver.url_for("/welt.xml"), httpserver.url_for("/archive.xml"))
+    env = dict(run_env, WARWIRE_FEEDS=str(feeds),
                WARWIRE_WEBHOOK_URL=httpserver.url_for("/hook"), WARWIRE_WEBHOOK_SECRET=SECRET)
 
     worker = spawn("worker", ["worker"], env)
@@ -74,6 +90,10 @@ def test_welt_item_reaches_webhook_once_with_three_topics(httpserver: HTTPServer
     assert hmac.compare_digest(req.headers["X-Warwire-Signature"], expected)
 
     port = env["WARWIRE_METRICS_PORT"]
+    # The archive's ten-day-old entry was processed as backlog: suppressed, never delivered.
+    wait_until(lambda: _metric(port, "warwire_alerts_suppressed_total",
+                               'reason="backlog",rule="tracked-topics"') >= 1, 60,
+               what="the archive entry to be suppressed as backlog")
     ready = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).read())
     assert ready == {"ready": True, "checks": ["analyzers", "broker", "intake", "rules", "tables"]}
     assert json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()) == {"alive": True}

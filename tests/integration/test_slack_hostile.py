@@ -10,7 +10,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, as_of_now, wait_until
 from tests.slack_blocks import control_sequences, texts, validate_message
 
 pytestmark = pytest.mark.kafka
@@ -28,7 +28,7 @@ def test_hostile_feed_reaches_slack_without_mentions_or_foreign_links(httpserver
         received.append(json.loads(request.get_data()))
         return Response("ok", status=200, content_type="text/html")
 
-    httpserver.expect_request("/hostile.xml").respond_with_data(FEED, content_type="application/rss+xml")
+    httpserver.expect_request("/hostile.xml").respond_with_data(as_of_now(FEED), content_type="application/rss+xml")
     httpserver.expect_request("/slack", method="POST").respond_with_handler(slack)
     feeds = tmp_path / "feeds.yaml"
     feeds.write_text(f'feeds:\n  - {{url: "{httpserver.url_for("/hostile.xml")}", source: "Hostile <!channel>", '
