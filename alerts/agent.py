@@ -31,7 +31,18 @@ from typing import Any
 import aiohttp
 
 from alerts import delivery
-from streams.agents import BATCH_MAX, BATCH_WAIT_S, Continuity, _each, _letter, config, confirm, log, metrics
+from streams.agents import (
+    BATCH_MAX,
+    BATCH_WAIT_S,
+    Continuity,
+    _each,
+    _letter,
+    config,
+    confirm,
+    log,
+    metrics,
+    uncommitted_on_failure,
+)
 from streams.app import alerts_topic, app, delivered, deliveries_topic, dlq_topic, rule_events_topic
 from streams.schema import Alert, AlertBatch, DeadLetter, DeliveryTask, RuleEvent, decode, encode, utcnow
 from streams.state import StateBatch
@@ -106,8 +117,9 @@ async def _tasks(alert: Alert, now: float) -> list[Any]:
 async def deliver(stream: Any) -> None:
     continuity = Continuity("deliver")
     async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_S):
-        continuity.check(events)
-        await confirm("deliver", await _each("deliver", events, _fan_out))
+        async with uncommitted_on_failure("deliver"):
+            continuity.check(events)
+            await confirm("deliver", await _each("deliver", events, _fan_out))
 
 
 class _Lane:
@@ -242,8 +254,9 @@ def _lane(name: str, owns: Callable[[str], bool]) -> None:
     async def lane(stream: Any) -> None:
         continuity = Continuity(f"lane {name}")
         async for events in stream.take_events(LANE_BATCH, within=0.005):
-            continuity.check(events)
-            await _lane_batch(events, owns)
+            async with uncommitted_on_failure(f"lane {name}"):
+                continuity.check(events)
+                await _lane_batch(events, owns)
 
     lane.__name__ = lane.__qualname__ = f"lane_{name.replace('-', '_')}"
     app.agent(deliveries_topic, name=f"warwire.deliver.lane.{name}", concurrency=1)(lane)

@@ -7,7 +7,9 @@
 
 State is the `aggregates` BatchTable (streams/state.py): one changelog record per event, RocksDB
 written only once the broker has the batch's records. A timer sends a tick to every partition
-every TICK_S, so that flatline, spike-down and digests act when nothing arrives.
+every TICK_S, so that flatline, spike-down and digests act when nothing arrives. An event read
+again after a crash or a rebalance (its offset and digest are in the state: aggregator.on_event)
+counts nothing twice and sends the alerts it sent the first time, under the same ids.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import xxhash
 from aiokafka.partitioner import murmur2
 
 from alerts import aggregator
 from alerts.agent import _tasks
-from alerts.silences import silenced_by
-from streams.agents import BATCH_MAX, BATCH_WAIT_S, Continuity, _each, config, confirm, log, metrics
+from streams.agents import BATCH_MAX, BATCH_WAIT_S, Continuity, _each, config, confirm, log, metrics, uncommitted_on_failure
 from streams.app import aggregates, alerts_topic, app, rule_events_topic, settings
 from streams.schema import RuleEvent, alert_records, decode, encode
 from streams.state import StateBatch
@@ -38,68 +40,64 @@ def _receivers(spec: Any) -> tuple[str, ...]:
     return rule.receivers if rule is not None else ("console",)
 
 
+class _LoadedRules:
+    """The worker's loaded rules as the aggregate stage reads them (aggregator.Rules)."""
+
+    def spec(self, name: str) -> Any:
+        rule = config.rules.get(name)
+        return rule.spec if rule is not None else None
+
+    def receivers(self, spec: Any) -> tuple[str, ...]:
+        return _receivers(spec)
+
+    def timed(self, partition: int) -> list[Any]:
+        return [r.spec for r in config.rules.rules
+                if (r.spec.aggregate or r.spec.digest) and partition_of(r.name) == partition]
+
+
 class _Aggregate:
     """The aggregate stage over one batch: rule events, digest entries and ticks."""
 
     def __init__(self) -> None:
         self.state = StateBatch(aggregates)
+        self.rules = _LoadedRules()
 
     async def __call__(self, event: Any) -> list[Any]:
         ev = decode(RuleEvent, event.value)
-        partition = event.message.partition
+        partition, offset = event.message.partition, event.message.offset
         now = time.time()
-
-        def get(keys: Any) -> Any:
-            return self.state.get_many(partition, keys)
-
-        if ev.kind == "tick":
-            specs = [r.spec for r in config.rules.rules
-                     if (r.spec.aggregate or r.spec.digest) and partition_of(r.name) == partition]
-            res = aggregator.on_tick(specs, _receivers, get, now)
-        else:
-            rule = config.rules.get(ev.rule)
-            if rule is None:
-                return []  # the rule was removed by a reload
-            if ev.kind == "digest" and ev.alert is not None:
-                res = aggregator.on_digest(rule.spec, ev.alert, get, now)
-            elif rule.spec.aggregate:
-                res = aggregator.AggResult()
-                for it in ev.items:  # each sees the state the ones before it left
-                    one = aggregator.on_item(rule.spec, rule.receivers, it, get, now)
-                    self.state.stage(partition, one.writes)
-                    res.alerts += one.alerts
-                    res.suppressed += one.suppressed
-            else:
-                return []
+        res = aggregator.on_event(ev, partition, offset, xxhash.xxh64_intdigest(event.value), self.rules,
+                                  lambda keys: self.state.get_many(partition, keys), now, config.silences)
         self.state.stage(partition, res.writes)
         futures = []
+        if res.replay:
+            log.info("rule_event_replayed", partition=partition, offset=offset, alerts=len(res.alerts),
+                     digests=len(res.notifications))
         for rule_name, reason in res.suppressed:
             metrics.suppressed.labels(rule_name, reason).inc()
-        fired = []
         for alert in res.alerts:
-            if config.silences and silenced_by(config.silences, alert, now) is not None:
-                metrics.suppressed.labels(alert.rule, "silence").inc()
-                continue
-            metrics.alerts.labels(alert.rule, alert.severity).inc()
-            log.info("alert_fired", rule=alert.rule, key=alert.key, reason=alert.reason)
-            fired.append(alert)
-        for key, value in alert_records(fired):
+            if not res.replay:
+                metrics.alerts.labels(alert.rule, alert.severity).inc()
+                log.info("alert_fired", rule=alert.rule, key=alert.key, reason=alert.reason)
+        for key, value in alert_records(res.alerts):
             futures.append(await alerts_topic.send(key=key, value=value))
         for note in res.notifications:
-            metrics.suppressed.labels(note.rule, "grouped").inc(max(len(note.digest) - 1, 0))
-            log.info("digest_sent", rule=note.rule, key=note.key, alerts=len(note.digest))
+            if not res.replay:
+                metrics.suppressed.labels(note.rule, "grouped").inc(max(len(note.digest) - 1, 0))
+                log.info("digest_sent", rule=note.rule, key=note.key, alerts=len(note.digest))
             futures.extend(await _tasks(note, now))
-        return [*futures, *self.state.send(partition, f"{partition}:{event.message.offset}".encode())]
+        return [*futures, *self.state.send(partition, f"{partition}:{offset}".encode())]
 
 
 @app.agent(rule_events_topic, concurrency=1)
 async def aggregate(stream: Any) -> None:
     continuity = Continuity("aggregate")
     async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_S):
-        continuity.check(events)
-        step = _Aggregate()
-        await confirm("aggregate", await _each("aggregate", events, step))
-        step.state.commit()
+        async with uncommitted_on_failure("aggregate"):
+            continuity.check(events)
+            step = _Aggregate()
+            await confirm("aggregate", await _each("aggregate", events, step))
+            step.state.commit()
 
 
 

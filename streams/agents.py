@@ -12,11 +12,12 @@ Each agent runs with concurrency=1 (faust #606) and scales with partitions and w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,21 @@ def _abort(stage: str, reason: str) -> None:
     os._exit(70)
 
 
+@contextlib.asynccontextmanager
+async def uncommitted_on_failure(stage: str) -> AsyncIterator[None]:
+    """Every agent handles a batch inside this. An exception that reaches it (a dead-letter send
+    that failed inside an except-handler, the batch's own records, the state commit) would
+    otherwise escape the agent, and faust would ack the batch and commit past it: the worker
+    exits instead, and its next start reads the batch again (every stage is idempotent)."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the one place a batch's failure may end up
+        log.exception("batch_failed", stage=stage)
+        _abort(stage, f"{type(exc).__name__}: {exc}")
+
+
 async def _each(stage: str, events: Any, handle: Callable[[Any], Awaitable[list[Any]]]) -> list[Any]:
     """Run `handle` on every event of a batch; it returns the send futures it started. A bad
     record or a failing handler sends that event to the DLQ; the others go on."""
@@ -356,16 +372,17 @@ async def analyze_items() -> None:
 async def decide_items(stream: Any) -> None:
     continuity = Continuity("decide")
     async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_S):
-        continuity.check(events)
-        t0 = time.perf_counter()
-        step = _Decide()
-        futures = await _each("decide", events, step)
-        futures += await step.send_batch_records()
-        metrics.stage_seconds.labels("decide").observe((time.perf_counter() - t0) / max(step.items, 1))
-        metrics.stage_items.labels("decide").inc(step.items)
-        await confirm("decide", futures)
-        step.state.commit()  # RocksDB only after the broker has the changelog and the outputs
-        step.publish_counts()
+        async with uncommitted_on_failure("decide"):
+            continuity.check(events)
+            t0 = time.perf_counter()
+            step = _Decide()
+            futures = await _each("decide", events, step)
+            futures += await step.send_batch_records()
+            metrics.stage_seconds.labels("decide").observe((time.perf_counter() - t0) / max(step.items, 1))
+            metrics.stage_items.labels("decide").inc(step.items)
+            await confirm("decide", futures)
+            step.state.commit()  # RocksDB only after the broker has the changelog and the outputs
+            step.publish_counts()
 
 
 def _set_silences(current: dict[str, Silence]) -> None:
