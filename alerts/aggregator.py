@@ -7,6 +7,9 @@ State keys (the worker's `aggregates` table):
   w:<rule>|<group>    Window (alerts/aggregate.py)
   t:<rule>|<value>    when a new_term value was last seen
   d:<rule>|<group>    DigestState: alerts waiting for the group's next notification
+  x:<partition>       Applied: which rule events of that partition the state already holds, and
+                      what the recent ones sent (`on_event`: a replayed event changes nothing and
+                      sends the same alerts again)
 
 Digests follow Alertmanager's timing: the first alert of a group waits `group_wait` for others,
 later ones are sent together at most every `group_interval`, and a group quiet for
@@ -20,16 +23,21 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import msgspec
 
 from alerts import aggregate as agg
 from alerts.model import RuleSpec
-from streams.schema import Alert, DigestEntry, RuleItem
+from alerts.silences import Silence, silenced_by
+from streams.schema import Alert, DigestEntry, RuleEvent, RuleItem
 
 GetMany = Callable[[Sequence[str]], Sequence[bytes | None]]
 MAX_GROUPS = 1000
 MAX_DIGEST_ENTRIES = 50
+# Rule events remembered per partition as applied (a replay after a crash reaches back at most to
+# the last committed offset: about a second of events).
+MAX_REMEMBERED = 1024
 
 
 class RuleState(msgspec.Struct, frozen=True, array_like=True):
@@ -46,12 +54,22 @@ class DigestState(msgspec.Struct, frozen=True, array_like=True):
     dropped: int = 0  # alerts of this group beyond the MAX_DIGEST_ENTRIES listed (counted, not lost silently)
 
 
+class Applied(msgspec.Struct, frozen=True, array_like=True):
+    """The rule events of one partition whose effects the state holds (key x:<partition>): each
+    remembered offset with a digest of the event, and for those that sent something, what they
+    sent (alerts after silences, digest notifications)."""
+
+    seen: dict[int, int]
+    sent: dict[int, tuple[list[Alert], list[Alert]]]
+
+
 @dataclass
 class AggResult:
     alerts: list[Alert] = field(default_factory=list)  # to the alerts topic
     notifications: list[Alert] = field(default_factory=list)  # digests, to deliver as they are
     writes: dict[str, bytes] = field(default_factory=dict)
     suppressed: list[tuple[str, str]] = field(default_factory=list)
+    replay: bool = False  # the event was applied before: nothing changed, the same alerts again
 
 
 _enc = msgspec.msgpack.Encoder()
@@ -59,6 +77,71 @@ _rule_dec = msgspec.msgpack.Decoder(RuleState)
 _win_dec = msgspec.msgpack.Decoder(agg.Window)
 _float_dec = msgspec.msgpack.Decoder(float)
 _digest_dec = msgspec.msgpack.Decoder(DigestState)
+_applied_dec = msgspec.msgpack.Decoder(Applied)
+
+
+class Rules(Protocol):
+    """What `on_event` needs of the loaded rules (the worker's RuleSet, or the offline one)."""
+
+    def spec(self, name: str) -> RuleSpec | None: ...
+    def receivers(self, spec: RuleSpec) -> tuple[str, ...]: ...
+    def timed(self, partition: int) -> Sequence[RuleSpec]: ...
+
+
+def on_event(ev: RuleEvent, partition: int, offset: int, digest: int, rules: Rules, get_many: GetMany,
+             now: float, silences: Sequence[Silence] = ()) -> AggResult:
+    """One rule event (items, a digest entry, a tick) read from `partition` at `offset`, whose
+    value hashes to `digest`. An event the state already holds (read again after a crash or a
+    rebalance) counts nothing twice and fires nothing new: it gets what it sent the first time,
+    with the same alert ids, for the delivery ledger to drop what was delivered; nothing it fired
+    is lost to the throttle it set."""
+    key = f"x:{partition}"
+    data = get_many([key])[0]
+    applied = _applied_dec.decode(data) if data else Applied({}, {})
+    if applied.seen.get(offset) == digest:
+        alerts, notes = applied.sent.get(offset, ([], []))
+        return AggResult(alerts=list(alerts), notifications=list(notes), replay=True)
+    res = _dispatch(ev, partition, rules, get_many, now)
+    fired = []
+    for alert in res.alerts:
+        if silences and silenced_by(silences, alert, now) is not None:
+            res.suppressed.append((alert.rule, "silence"))
+        else:
+            fired.append(alert)
+    res.alerts = fired
+    seen = {**applied.seen, offset: digest}
+    sent = dict(applied.sent)
+    if fired or res.notifications:
+        sent[offset] = (fired, res.notifications)
+    if len(seen) > MAX_REMEMBERED:
+        seen = dict(sorted(seen.items())[-MAX_REMEMBERED:])
+        sent = {o: v for o, v in sent.items() if o in seen}
+    res.writes[key] = _enc.encode(Applied(seen, sent))
+    return res
+
+
+def _dispatch(ev: RuleEvent, partition: int, rules: Rules, get_many: GetMany, now: float) -> AggResult:
+    if ev.kind == "tick":
+        return on_tick(rules.timed(partition), rules.receivers, get_many, now)
+    spec = rules.spec(ev.rule)
+    if spec is None:
+        return AggResult()  # the rule was removed by a reload
+    if ev.kind == "digest" and ev.alert is not None:
+        return on_digest(spec, ev.alert, get_many, now)
+    if not spec.aggregate:
+        return AggResult()
+    res = AggResult()
+    for it in ev.items:  # each sees the state the ones before it left
+        one = on_item(spec, rules.receivers(spec), it, lambda keys: _overlaid(keys, res.writes, get_many), now)
+        res.writes.update(one.writes)
+        res.alerts += one.alerts
+        res.suppressed += one.suppressed
+    return res
+
+
+def _overlaid(keys: Sequence[str], writes: dict[str, bytes], get_many: GetMany) -> list[bytes | None]:
+    stored = get_many(keys)
+    return [writes[k] if k in writes else v for k, v in zip(keys, stored, strict=True)]
 
 
 class _State:

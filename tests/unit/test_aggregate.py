@@ -206,3 +206,60 @@ def test_a_backlog_read_at_once_counts_in_the_hours_it_was_published_not_in_one_
         ev = rule_event(s, TaggedItem(item=item, story=item.id, topics=["energy-infrastructure"]), now + 60)
         fired += st.apply(aggregator.on_item(s, ("console",), ev, st.get_many, now + 60)).alerts
     assert len(fired) == 1
+
+
+class OneRule:
+    """aggregator.Rules over one rule spec, its state in partition 0."""
+
+    def __init__(self, s: RuleSpec) -> None:
+        self.s = s
+
+    def spec(self, name: str) -> RuleSpec | None:
+        return self.s if name == self.s.name else None
+
+    def receivers(self, spec: RuleSpec) -> tuple[str, ...]:
+        return ("webhook",)
+
+    def timed(self, partition: int) -> list[RuleSpec]:
+        return [self.s]
+
+
+def test_a_rule_event_read_again_counts_nothing_twice_and_sends_what_it_sent(tmp_path: Path) -> None:
+    """Issue 16, hole 3: a batch replayed after a crash (its state already on the changelog)
+    must neither double-count its items nor lose the alert it fired to its own throttle."""
+    from streams.schema import RuleEvent, encode
+
+    s = spec(tmp_path, "    type: frequency\n    window: 1h\n    threshold: 3\n    realert: 2h\n")
+    rules, st = OneRule(s), Store()
+
+    def read(offset: int, ev: RuleEvent, now: float) -> aggregator.AggResult:
+        return st.apply(aggregator.on_event(ev, 0, offset, hash(encode(ev)), rules, st.get_many, now))
+
+    first = RuleEvent(kind="items", rule="r", items=[event(T0, "a"), event(T0 + 60, "b")])
+    second = RuleEvent(kind="items", rule="r", items=[event(T0 + 120, "c")])
+    assert read(0, first, T0 + 60).alerts == []
+    fired = read(1, second, T0 + 120)
+    assert len(fired.alerts) == 1 and not fired.replay
+    window = st.data["w:r|*"]
+    # The worker died before the alert reached the broker; its state did: both events are read again.
+    again = [read(0, first, T0 + 300), read(1, second, T0 + 301)]
+    assert [r.replay for r in again] == [True, True]
+    assert again[0].alerts == [] and again[1].alerts == fired.alerts  # the same alert, the same id
+    assert st.data["w:r|*"] == window  # nothing counted twice
+    # A new event is counted as before: the fourth item, within realert, is throttled.
+    later = read(2, RuleEvent(kind="items", rule="r", items=[event(T0 + 400, "d")]), T0 + 400)
+    assert later.alerts == [] and later.suppressed == [("r", "throttle")] and not later.replay
+    # An offset seen with another value (the topic was recreated) is a new event, not a replay.
+    assert not read(1, RuleEvent(kind="items", rule="r", items=[event(T0 + 500, "e")]), T0 + 500).replay
+
+
+def test_remembered_rule_events_stay_bounded(tmp_path: Path) -> None:
+    from streams.schema import RuleEvent
+
+    s = spec(tmp_path, "    type: frequency\n    window: 1h\n    threshold: 1000000\n")
+    rules, st = OneRule(s), Store()
+    for offset in range(aggregator.MAX_REMEMBERED + 50):
+        st.apply(aggregator.on_event(RuleEvent(kind="tick", at=T0 + offset), 0, offset, offset, rules,
+                                     st.get_many, T0 + offset))
+    applied = aggregator._applied_dec.decode(st.data["x:0"])
+    assert len(applied.seen) == aggregator.MAX_REMEMBERED and min(applied.seen) == 50
