@@ -15,6 +15,11 @@ the changelog offset, in one atomic WriteBatch. A worker that dies before that l
 was and its events uncommitted: they are decided again from the same state. One that dies after it
 has both the data and the offset, and finds each replayed item already recorded (dedupe: replay).
 
+Another writer. During a rebalance the old and the new owner of a partition can both write its
+changelog for a moment. A store therefore never claims a changelog offset past a record that is
+not its own (`applied_through`): the next recovery replays from there, so such a record is
+applied, in order, instead of being skipped.
+
 Expiry. Keys expire after the dedupe horizon plus a day: RocksDB's TTL drops them at compaction
 (rocksdict `AccessType.with_ttl`), and the changelog topic is created with `cleanup.policy=delete`
 and the same retention (streams/topics.py), so neither the local store nor the topic grows with
@@ -30,6 +35,10 @@ from typing import Any
 import faust
 import msgspec
 import rocksdict
+
+from streams import logs
+
+log = logs.get("warwire.state")
 
 _batch_enc = msgspec.msgpack.Encoder()
 _batch_dec = msgspec.msgpack.Decoder(dict[str, bytes | None])
@@ -135,8 +144,36 @@ class StateBatch:
                     wb.put(key.encode(), value)
                 else:
                     wb.delete(key.encode())  # b"" stages a deletion
+            db = store._db_for_partition(partition)
             offsets = [f.result().offset for f in self.sent[partition]]
-            wb.put(store.offset_key, str(max(offsets)).encode())
-            store._db_for_partition(partition).write(wb)
+            upto = applied_through(db.get(store.offset_key), offsets)
+            if upto is None or upto < max(offsets):
+                log.warning("changelog_interleaved", table=self.table.name, partition=partition,
+                            claimed=upto, written=max(offsets),
+                            hint="another worker wrote this partition's changelog during a rebalance; "
+                                 "the next recovery applies it in order")
+            if upto is not None:
+                wb.put(store.offset_key, str(upto).encode())
+            db.write(wb)
         self.overlay.clear()
         self.sent.clear()
+
+
+def applied_through(stored: bytes | None, offsets: Sequence[int]) -> int | None:
+    """The changelog offset a store may claim once it holds its last stored offset (`stored`) and
+    this batch's own records (`offsets`): the end of the unbroken run of offsets after `stored`.
+    A record of someone else in between (another worker that processed the partition during a
+    rebalance) is not in this store, so the claim stops before it, and the next recovery reads
+    the changelog again from there, in order. None: nothing more to claim."""
+    if not offsets:
+        return None
+    ours = sorted(offsets)
+    expected = int(stored) + 1 if stored else ours[0]
+    start = expected
+    for o in ours:
+        if o < expected:
+            continue
+        if o != expected:
+            break
+        expected += 1
+    return expected - 1 if expected > start else None
