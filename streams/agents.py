@@ -45,7 +45,9 @@ from streams.app import (
 )
 from streams.core.pipeline import decide
 from streams.core.spec import SpecError
+from streams.core.storyterms import background
 from streams.core.tagging import Taxonomy, compile_taxonomy, load_taxonomy
+from streams.core.text import LANGUAGES
 from streams.http import serve
 from streams.intake import RawIntake
 from streams.metrics import PipelineMetrics
@@ -443,6 +445,9 @@ async def start_http() -> None:
                                    "intake": _intake_joined}, settings.metrics_port)
     await analyzers.warm_up(config.taxonomy)
     asyncio.ensure_future(broker_probe.run())
+    # The story tier's term classes (≈ 6 s for the five languages), built now rather than in
+    # the middle of the first batch of each language.
+    asyncio.ensure_future(asyncio.to_thread(lambda: [background(lang) for lang in LANGUAGES]))
     log.info("worker_started", broker=settings.bootstrap, partitions=settings.partitions,
              taxonomy=config.taxonomy.version, rules=config.rules.version,
              metrics_port=settings.metrics_port or None)

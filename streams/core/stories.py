@@ -33,15 +33,17 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
 from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import msgspec
 
 from streams.core.places import kind_of
-from streams.core.storyterms import StoryTerms
+from streams.core.storyterms import PRIOR_BUCKETS, StoryTerms, background, bucket_share
 
 GetMany = Callable[[Sequence[str]], Sequence[bytes | None]]
 
@@ -53,15 +55,20 @@ MAX_CANDIDATES = 8
 MAX_CENTROID = 160
 MAX_PROFILE_NAMES = 48
 MAX_PROFILE_VALUES = 48
+# Document frequencies start from the language at large (storyterms.background): the stream's
+# counts are added to PRIOR_ITEMS ordinary documents, so that in a young stream a word such as
+# "night" or "said" weighs little and a name never seen before weighs much; after a few hundred
+# items the stream's own counts dominate.
+PRIOR_ITEMS = 30.0
 
 # The decision: logit = bias + Σ weight × feature; join when the probability >= JOIN_P.
 # Fitted by `python -m benchmarks.stories --fit` on the dev split (see docs/quality.md).
 WEIGHTS: dict[str, float] = {
-    "bias": -2.17, "text": 2.24, "title": 0.47, "names": 3.51, "name_share": 2.03,
-    "values_agree": 3.09, "values_conflict": -3.17, "log_hours": -3.25, "template": -2.39,
-    "place_conflict": -2.08, "day_conflict": -0.97, "cover": 2.96,
+    "bias": -3.06, "text": 3.08, "title": 0.3, "names": 3.98, "name_share": 2.06,
+    "values_agree": 3.15, "values_conflict": -3.45, "log_hours": -2.84, "template": -2.49,
+    "place_conflict": -1.96, "day_conflict": -1.08, "cover": 2.49,
 }
-JOIN_P = 0.35
+JOIN_P = 0.30
 RELATED_P = 0.5
 
 
@@ -87,6 +94,9 @@ class Profile(msgspec.Struct, frozen=True, array_like=True):
     days: list[int] = msgspec.field(default_factory=list)
     # Σ (1 + ln c)² of terms, title and names (`_log_norm2`); None in profiles written before it
     norms: tuple[float, float, float] | None = None
+    # per class of commonness (storyterms.background): Σ (1 + ln c)² of terms, of title terms and
+    # of names, then how many terms and names are of each class (`_spread`); None before it
+    spread: list[float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +203,7 @@ class Context:
     """One item's view of the state: term weights (the item already counted) and the writes that
     count it. Built by `read`, then `choose` (tier 2) and `record` (whichever story it joined)."""
 
-    __slots__ = ("lang", "terms", "at", "idf", "unseen", "writes", "_get", "_view", "_postings")
+    __slots__ = ("lang", "terms", "at", "idf", "once", "once2", "classes", "writes", "_get", "_view", "_postings")
 
     def __init__(self, lang: str, terms: StoryTerms, at: float, get_many: GetMany) -> None:
         self.lang, self.terms, self.at, self._get = lang, terms, at, get_many
@@ -202,16 +212,22 @@ class Context:
         keys = [f"n:{lang}"] + [f"f:{lang}:{h:08x}" for h in terms.terms] + [f"f:{lang}:{h:08x}" for h in terms.names]
         values = get_many(keys)
         n = _decayed(values[0], at) + 1.0
+        docs = n + PRIOR_ITEMS
         # The weight of a story's term that this item lacks (its frequency was not read): that of
-        # a term seen once, the weight such a term has; so a→b and b→a weigh alike.
-        self.unseen = math.log(1.0 + n)
+        # a term seen once, of its class of commonness (`once[class]`), by the same rule as the
+        # item's own terms, so that a→b and b→a weigh alike.
+        self.once = [math.log(1.0 + docs / (1.0 + PRIOR_ITEMS * bucket_share(k))) for k in range(PRIOR_BUCKETS + 1)]
+        self.once2 = [w * w for w in self.once]
+        prior = background(lang)
         self.writes: dict[str, bytes] = {keys[0]: _enc.encode((n, at))}
         self.idf: dict[int, float] = {}
+        self.classes: dict[int, int] = {}
         hashes = [*terms.terms, *terms.names]
         for key, h, data in zip(keys[1:], hashes, values[1:], strict=True):
             df = _decayed(data, at) + 1.0
+            k = self.classes[h] = prior.get(h, 0)
             self.writes[key] = _enc.encode((df, at))
-            self.idf[h] = math.log(1.0 + n / df)
+            self.idf[h] = math.log(1.0 + docs / (df + PRIOR_ITEMS * bucket_share(k)))
 
     @classmethod
     def read(cls, lang: str, terms: StoryTerms, at: float, get_many: GetMany) -> Context:
@@ -240,7 +256,7 @@ class Context:
         oldest = self.at - horizon_s
         candidates: list[Candidate] = []
         if self._view is None:
-            self._view = ItemView(self.terms, self.idf, self.unseen)
+            self._view = ItemView(self.terms, self.idf)
         for data in self._get([profile_key(_hex_story(s)) for s in ranked]):
             if not data:
                 continue
@@ -248,7 +264,7 @@ class Context:
             if (prof.updated < oldest or prof.started > self.at + horizon_s or prof.lang != self.lang
                     or prof.story in exclude):
                 continue
-            f = features(self.terms, self.at, prof, self.idf, self.unseen, self._view)
+            f = features(self.terms, self.at, prof, self.idf, self.once, self.once2, self.classes, self._view)
             candidates.append(Candidate(prof.story, f, f.probability()))
         candidates.sort(key=lambda c: (-c.probability, c.story))
         return candidates
@@ -296,19 +312,45 @@ class ItemView:
     """The item's side of every comparison, computed once per item: its TF-IDF vectors (stems,
     title, names) and their norms under the item's weights."""
 
-    __slots__ = ("idf", "rare", "x", "x_norm", "x_mass", "xt", "xt_norm", "xn", "xn_norm", "xn_sum")
+    __slots__ = ("idf", "x", "x_norm", "x_mass", "xt", "xt_norm", "xn", "xn_norm", "xn_sum")
 
-    def __init__(self, item: StoryTerms, idf: dict[int, float], rare: float) -> None:
-        self.idf, self.rare = idf, rare
+    def __init__(self, item: StoryTerms, idf: dict[int, float]) -> None:
+        self.idf = idf
         log = math.log
-        self.x = {t: (1.0 + log(c)) * idf.get(t, rare) for t, c in zip(item.terms, item.counts, strict=True) if c > 0}
-        self.xt = {t: idf.get(t, rare) for t in item.title}
-        self.xn = {n: idf.get(n, rare) for n in item.names}
+        self.x = {t: (1.0 + log(c)) * idf[t] for t, c in zip(item.terms, item.counts, strict=True) if c > 0}
+        self.xt = {t: idf[t] for t in item.title}
+        self.xn = {n: idf[n] for n in item.names}
         self.x_norm = math.sqrt(sum(w * w for w in self.x.values()))
         self.xt_norm = math.sqrt(sum(w * w for w in self.xt.values()))
         self.xn_norm = math.sqrt(sum(w * w for w in self.xn.values()))
         self.xn_sum = sum(self.xn.values())
-        self.x_mass = sum(idf.get(t, rare) for t in self.x)
+        self.x_mass = sum(idf[t] for t in self.x)
+
+
+_SCALE2 = [0.0] + [(1.0 + math.log(c)) ** 2 for c in range(1, 64)]
+
+
+def _scale2(c: float) -> float:
+    return _SCALE2[c] if isinstance(c, int) and 0 <= c < 64 else ((1.0 + math.log(c)) ** 2 if c > 0 else 0.0)
+
+
+def _spread(lang: str, prof: Profile) -> list[float]:
+    """A profile's `spread` (its field): per class of commonness, Σ (1 + ln c)² of its terms, of
+    its title terms and of its names, then the number of its terms and of its names."""
+    get = background(lang).get
+    k = PRIOR_BUCKETS + 1
+    out = [0.0] * (5 * k)
+    for offset, keys, counts, number_at in ((0, prof.terms, prof.counts, 3 * k), (k, prof.title, prof.title_counts, -1),
+                                            (2 * k, prof.names, prof.name_counts, 4 * k)):
+        classes = list(map(get, keys, repeat(0)))
+        for c, n in Counter(classes).items():
+            out[offset + c] += n  # (1 + ln 1)² = 1: a term counted once
+            if number_at >= 0:
+                out[number_at + c] += n
+        for c, count in zip(classes, counts, strict=True):
+            if count != 1:
+                out[offset + c] += _scale2(count) - 1.0
+    return out
 
 
 def _log_norm2(counts: Sequence[float]) -> float:
@@ -318,49 +360,62 @@ def _log_norm2(counts: Sequence[float]) -> float:
 
 
 def _cosine_with(vec: dict[int, float], vec_norm: float, terms: Sequence[int], counts: Sequence[float],
-                 base_norm2: float, idf: dict[int, float], rare: float) -> float:
+                 base: Sequence[float], idf: dict[int, float], once2: Sequence[float], classes: dict[int, int]) -> float:
     """Cosine of the item's vector `vec` with a profile field (terms, counts) weighted
-    (1 + ln c) × idf, where a term the item has no weight for weighs `rare`.
+    (1 + ln c) × idf, where a term the item has no weight for weighs `once[its class]`
+    (`once2`: those weights squared).
 
-    Only the profile's terms the item has a weight for are visited: the others all weigh `rare`,
-    so their part of the norm is rare² × (base_norm2 minus the visited terms' (1 + ln c)²)."""
+    Only the profile's terms the item has a weight for are visited: the others' part of the norm
+    is Σ over classes of once[k]² × base[k], where base[k] is the field's Σ (1 + ln c)² over its
+    terms of class k (`Profile.spread`), less what the visited terms put there."""
     if not vec or not terms or vec_norm == 0.0:
         return 0.0
     known = dict(zip(terms, counts, strict=True))
     log = math.log
-    dot = inner = inner_base = 0.0
+    dot = inner = 0.0
     for t in known.keys() & idf.keys():
         c = known[t]
         if c <= 0:
             continue
-        weight = idf[t]
         scale = 1.0 + log(c)
-        w = scale * weight
-        inner += w * w
-        inner_base += scale * scale
+        s2 = scale * scale
+        weight = idf[t]
+        inner += s2 * (weight * weight - once2[classes[t]])
         v = vec.get(t)
         if v is not None:
-            dot += w * v
+            dot += scale * weight * v
     if dot == 0.0:
         return 0.0
-    norm2 = inner + rare * rare * max(0.0, base_norm2 - inner_base)
+    norm2 = inner + sum(map(operator.mul, once2, base))
     return min(1.0, dot / (vec_norm * math.sqrt(norm2))) if norm2 > 0 else 0.0
 
 
-def features(item: StoryTerms, at: float, prof: Profile, idf: dict[int, float], rare: float,
-             view: ItemView | None = None) -> Features:
+def _mass(terms: Sequence[int], per_class: Sequence[float], idf: dict[int, float], once: Sequence[float],
+          classes: dict[int, int]) -> float:
+    """Σ of the weights of a profile field's terms (each counted once): the ones the item has a
+    weight for as they are, the others as `once[class]` from the field's count per class."""
+    total = sum(map(operator.mul, once, per_class))
+    for t in idf.keys() & terms:
+        total += idf[t] - once[classes[t]]
+    return total
+
+
+def features(item: StoryTerms, at: float, prof: Profile, idf: dict[int, float], once: Sequence[float],
+             once2: Sequence[float], classes: dict[int, int], view: ItemView | None = None) -> Features:
     """How `item` compares with the story `prof` under the weights `idf` (the item's own terms);
-    a story term the item lacks weighs `rare`. `view`: the item's side, when already computed."""
-    v = view if view is not None else ItemView(item, idf, rare)
-    norms = prof.norms or (_log_norm2(prof.counts), _log_norm2(prof.title_counts), _log_norm2(prof.name_counts))
-    text = _cosine_with(v.x, v.x_norm, prof.terms, prof.counts, norms[0], idf, rare)
-    title = _cosine_with(v.xt, v.xt_norm, prof.title, prof.title_counts, norms[1], idf, rare)
-    names = _cosine_with(v.xn, v.xn_norm, prof.names, prof.name_counts, norms[2], idf, rare)
+    (a story term the item lacks weighs as a term seen once of its class, `once[class]`;
+    `classes`: the class of each term in `idf`). `view`: the item's side, when already computed."""
+    v = view if view is not None else ItemView(item, idf)
+    k = PRIOR_BUCKETS + 1
+    spread = prof.spread if prof.spread and len(prof.spread) == 5 * k else _spread(prof.lang, prof)
+    text = _cosine_with(v.x, v.x_norm, prof.terms, prof.counts, spread[:k], idf, once2, classes)
+    title = _cosine_with(v.xt, v.xt_norm, prof.title, prof.title_counts, spread[k:2 * k], idf, once2, classes)
+    names = _cosine_with(v.xn, v.xn_norm, prof.names, prof.name_counts, spread[2 * k:3 * k], idf, once2, classes)
     xn = v.xn
     profile_names = set(prof.names)
     shared = sum(w for n, w in xn.items() if n in profile_names)
-    known = [idf[n] for n in profile_names if n in idf]
-    union = v.xn_sum + sum(known) + rare * (len(profile_names) - len(known)) - shared
+    union = v.xn_sum + _mass(prof.names, spread[4 * k:], idf, once, classes) - shared
+    story_mass = _mass(prof.terms, spread[3 * k:4 * k], idf, once, classes)
     share = shared / union if union > 0 else 0.0
     vx, vs = set(item.values), set(prof.values)
     both = len(vx & vs)
@@ -370,23 +425,21 @@ def features(item: StoryTerms, at: float, prof: Profile, idf: dict[int, float], 
     return Features(text=text, title=title, names=names, name_share=share,
                     values_agree=agree, values_conflict=conflict, log_hours=math.log1p(gap / 43200.0),
                     template=conflict * text, place_conflict=_places_disjoint(item.places, prof.places),
-                    day_conflict=_disjoint(item.days, prof.days), cover=_cover(v, prof.terms, idf, rare))
+                    day_conflict=_disjoint(item.days, prof.days), cover=_cover(v, prof.terms, story_mass, idf))
 
 
-def _cover(v: ItemView, terms: Sequence[int], idf: dict[int, float], rare: float) -> float:
+def _cover(v: ItemView, terms: Sequence[int], story_mass: float, idf: dict[int, float]) -> float:
     """The overlap coefficient of the item's terms and the story's, each term weighing its idf:
     shared weight over the weight of the lighter side. Cosine penalises a short item against a
     long centroid; this does not, so a two-sentence video description whose every content word
     the article has scores high, while a short post on another event does not. (A story term the
-    item has no weight for weighs `rare`; only the terms the item knows are visited.)"""
+    item read no frequency of weighs as a term seen once of its class: `story_mass`.)"""
     if not terms or not v.x:
         return 0.0
     x = v.x
-    known = idf.keys() & terms
-    shared = sum(idf[t] for t in known if t in x)
+    shared = sum(idf[t] for t in x.keys() & terms)
     if shared == 0.0:
         return 0.0
-    story_mass = sum(idf[t] for t in known) + rare * (len(terms) - len(known))
     lighter = min(v.x_mass, story_mass)
     return shared / lighter if lighter > 0 else 0.0
 
@@ -449,8 +502,9 @@ def merge(known: Profile | None, story: str, first: str, lang: str, item: StoryT
     t, tc = _top(terms, MAX_CENTROID)
     ti, tic = _top(title, MAX_CENTROID)
     nm, nc = _top(names, MAX_PROFILE_NAMES)
-    return Profile(story=story, first=first, lang=lang, started=started, updated=updated, items=items,
+    prof = Profile(story=story, first=first, lang=lang, started=started, updated=updated, items=items,
                    terms=t, counts=tc, title=ti, title_counts=[int(v) for v in tic], names=nm,
                    name_counts=[int(v) for v in nc], values=sorted(values)[:MAX_PROFILE_VALUES],
                    related_to=related_to, places=sorted(places), days=sorted(days),
                    norms=(_log_norm2(tc), _log_norm2(tic), _log_norm2(nc)))
+    return msgspec.structs.replace(prof, spread=_spread(lang, prof))

@@ -6,7 +6,9 @@ words, in other forms. So an item is reduced to:
 
 - `terms`: content-word stems of title and summary with their counts (Snowball for de, en, fr;
   dictionary lemmas from pymorphy3 for ru and uk, so погибли / погибших are one term), function
-  words, URLs and hashtag marks dropped; the title's own terms again in `title`;
+  words, URLs and hashtag marks dropped; the title's own terms again in `title`. A German
+  compound also gives the terms of its parts (`compound_parts`: Kampfdrohnen → Kampf, Drohnen;
+  Stromnetz → Strom, Netz), since another outlet writes Drohnen, or Strom, on its own;
 - `names`: capitalised words that do not start a sentence, acronyms and letter-digit names
   (IRIS-T, F-16), transliterated to Latin and reduced to a consonant skeleton, so that spellings of
   one name fold together (Zelenskyy / Zelenskiy / Zelensky, Kyiv / Kiev / Kiew, Selenskyj);
@@ -20,6 +22,7 @@ Everything is hashed to 32 bits; streams/core/stories.py weighs and compares it.
 from __future__ import annotations
 
 import functools
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -168,6 +171,49 @@ def _lemma(word: str, lang: str) -> str:
 
 _snowball: dict[str, Stemmer.Stemmer] = {}
 
+# German compounds are split where both parts are common words (Koehn & Knight, "Empirical
+# Methods for Compound Splitting", EACL 2003): the split whose parts are, on average, more
+# frequent than the whole word, each part a word of wordfreq's list (Zipf >= 3), the head at
+# least 4 letters, a linking s/es/n/en allowed after the first part.
+MIN_COMPOUND = 8
+_LINKS = ("", "s", "es", "n", "en")
+
+
+@functools.lru_cache(maxsize=1)
+def _german_words() -> dict[str, float]:
+    from wordfreq import get_frequency_dict
+
+    return {w: math.log10(f) + 9 for w, f in get_frequency_dict("de", wordlist="small").items()}
+
+
+@functools.lru_cache(maxsize=65_536)
+def compound_parts(word: str) -> tuple[str, ...]:
+    """The parts of a case-folded German compound (its head split again), or () when it is no
+    compound: kampfdrohnen → (kampf, drohnen), energieversorgung → (energie, versorgung)."""
+    if len(word) < MIN_COMPOUND or not word.isalpha():
+        return ()
+    zipf = _german_words()
+    whole = zipf.get(word, 0.0)
+    best: tuple[float, tuple[str, ...]] = (whole, ())
+    for i in range(3, len(word) - 3):
+        head = word[i:]
+        head_z = zipf.get(head)
+        if head_z is None or head_z < 3.0:
+            continue
+        for link in _LINKS:
+            left = word[:i]
+            if link:
+                if not left.endswith(link) or len(left) - len(link) < 3:
+                    continue
+                left = left[: -len(link)]
+            left_z = zipf.get(left)
+            if left_z is None or left_z < 3.0:
+                continue
+            score = (left_z + head_z) / 2
+            if score > best[0]:
+                best = (score, (left, *(compound_parts(head) or (head,))))
+    return best[1]
+
 
 def stem(word: str, lang: str) -> str:
     """A folded word's stem: Snowball for de, en, fr; the dictionary lemma for ru and uk."""
@@ -191,6 +237,44 @@ def skeleton(word: str) -> str:
     if not latin:
         return ""
     return _REPEATS.sub(r"\1", latin[0] + _VOWELS.sub("", latin[1:]).replace("i", ""))
+
+
+# How common a term is in the language at large, for weighing terms before a stream has seen
+# many items (streams/core/stories.py): wordfreq's word frequencies summed per stem, turned into
+# the share q of documents (of about DOC_WORDS words) that would hold the term, and kept as one of
+# PRIOR_BUCKETS classes (q in (2^-k, 2^-(k-1)]: class k; 0 for a term not listed, a rare one).
+DOC_WORDS = 200.0
+PRIOR_BUCKETS = 16
+_WORDFREQ_LANGS = {"de", "en", "fr", "ru", "uk"}
+
+
+def bucket_share(k: int) -> float:
+    """The share of documents that class `k` stands for (0 for class 0, a rare term)."""
+    return 0.0 if k <= 0 else 2.0 ** -(k - 0.5)
+
+
+@functools.lru_cache(maxsize=8)
+def background(lang: str) -> dict[int, int]:
+    """Term hash → its class of commonness in ordinary text of `lang` (1 = in most documents,
+    PRIOR_BUCKETS = in few), for the terms (stems) and names (skeletons) of wordfreq's common
+    words; a term not listed is rare (class 0, not stored)."""
+    if lang not in _WORDFREQ_LANGS:
+        return {}
+    from wordfreq import get_frequency_dict
+
+    freq: dict[int, float] = {}
+    for word, f in get_frequency_dict(lang, wordlist="small").items():
+        w = fold(word)
+        if len(w) < MIN_TERM_LEN or not w.isalpha():
+            continue
+        st = stem(w, lang)
+        for h in (_h(st), _h("@" + skeleton(st))):
+            freq[h] = freq.get(h, 0.0) + f
+    out = {}
+    for h, f in freq.items():
+        q = -math.expm1(-f * DOC_WORDS)
+        out[h] = min(PRIOR_BUCKETS, max(1, int(-math.log2(q)) + 1)) if q > 0 else PRIOR_BUCKETS
+    return out
 
 
 def _number_word(word: str, lang: str) -> int | None:
@@ -328,8 +412,10 @@ def _word(raw: str, lang: str) -> tuple[tuple[tuple[int, int], ...], tuple[int, 
             names.append((_STRONG_NAME if strong else _CAPITALISED, _h("@" + key)))
         if place is None:
             place = place_of(pl)
-    terms = tuple(_h(stem(p.replace("'", "").replace("\u2019", ""), lang)) for p in low.split("-")
-                  if len(p) >= MIN_TERM_LEN and p not in stop and not p.isdigit())
+    words = [p for p in low.split("-") if len(p) >= MIN_TERM_LEN and p not in stop and not p.isdigit()]
+    if lang == "de":
+        words += [fold(c) for p in raw.casefold().split("-") for c in compound_parts(p)]
+    terms = tuple(_h(stem(p.replace("'", "").replace("\u2019", ""), lang)) for p in words)
     return tuple(names), terms, place, weekday_of(low)
 
 

@@ -233,3 +233,35 @@ def test_a_short_item_wholly_inside_a_long_story_covers_it_where_cosine_is_low()
     assert joined.tagged.story == first.tagged.story
     assert apart.tagged.story != first.tagged.story
     assert all(c.features.cover < 0.3 for c in apart.decision.choice.candidates)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("word", "parts"), [
+    ("kampfdrohnen", ("kampf", "drohnen")), ("stromnetz", ("strom", "netz")),
+    ("energieversorgung", ("energie", "versorgung")), ("verteidigungsminister", ("verteidigung", "minister")),
+    ("grossangriff", ("gross", "angriff")), ("ukraine", ()), ("haluschtschenko", ()), ("angegriffen", ()),
+])
+def test_german_compounds_split_where_both_parts_are_common_words(word: str, parts: tuple[str, ...]) -> None:
+    from streams.core.storyterms import compound_parts
+    assert compound_parts(word) == parts
+
+
+def test_a_compound_shares_its_parts_with_an_item_that_writes_them_alone() -> None:
+    a = extract("Kampfdrohnen treffen das Stromnetz", "", "de")
+    b = extract("Drohnen treffen Netz und Strom", "", "de")
+    assert len(set(a.terms) & set(b.terms)) >= 3  # drohn, netz, strom (and treff)
+
+
+def test_in_a_young_stream_a_common_word_weighs_less_than_a_name_never_seen() -> None:
+    """Term weights start from the language at large (storyterms.background): before the
+    stream has counted anything, 'night' (in most documents) weighs far less than a minister's
+    name, and both less than nothing at all is known about them."""
+    terms = extract("Haluschtschenko spoke at night", "", "en")
+    ctx = stories.Context.read("en", terms, 1e9, lambda keys: [None] * len(keys))
+    night, name = (next(h for h in terms.terms if h == storyterms_hash(w)) for w in ("night", "haluschtschenko"))
+    assert ctx.idf[night] < 0.7 * ctx.idf[name]  # both seen once: equal weights without the prior
+    assert ctx.classes[name] == 0 and ctx.classes[night] >= 1
+
+
+def storyterms_hash(word: str) -> int:
+    from streams.core.storyterms import _h, stem
+    return _h(stem(word, "en"))
