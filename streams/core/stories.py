@@ -228,6 +228,10 @@ class Context:
             k = self.classes[h] = prior.get(h, 0)
             self.writes[key] = _enc.encode((df, at))
             self.idf[h] = math.log(1.0 + docs / (df + PRIOR_ITEMS * bucket_share(k)))
+        for h in terms.title:
+            if h not in self.idf:  # a title term beyond the item's MAX_TERMS heaviest: seen once
+                k = self.classes[h] = prior.get(h, 0)
+                self.idf[h] = self.once[k]
 
     @classmethod
     def read(cls, lang: str, terms: StoryTerms, at: float, get_many: GetMany) -> Context:

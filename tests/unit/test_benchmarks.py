@@ -55,7 +55,7 @@ RECALL_FLOOR, HEAVY_FLOOR = 0.90, 0.85  # the targets (issue 13); measured 0.936
 
 
 def test_tagging_on_the_fresh_test_split_each_topic_on_its_own() -> None:
-    """The fresh tagging set's test split (both batches), never tuned on (issue 14). Targets are
+    """The fresh tagging set's test split (all three batches), never tuned on (issue 14). Targets are
     precision >= 0.95 and recall >= 0.90 per topic; they hold except nato-accession's precision,
     whose floor is the figure measured (docs/quality.md) and fails on any regression."""
     res = subprocess.run([sys.executable, "-m", "benchmarks.tagging_eval", "--split", "test", "--json"], cwd=ROOT,
@@ -67,4 +67,6 @@ def test_tagging_on_the_fresh_test_split_each_topic_on_its_own() -> None:
         assert pr["recall"] >= 0.90, (name, pr)
 
 
-TAG_PRECISION_FLOOR = {"nato-accession": 0.91}  # target 0.95, not met: measured 0.915
+# target 0.95, not met: measured 0.897 on the 400 items of test, test2 and test3 (0.915 on the
+# first 300; test3, a harder batch, was added without any taxonomy change)
+TAG_PRECISION_FLOOR = {"nato-accession": 0.89}

@@ -265,3 +265,14 @@ def test_in_a_young_stream_a_common_word_weighs_less_than_a_name_never_seen() ->
 def storyterms_hash(word: str) -> int:
     from streams.core.storyterms import _h, stem
     return _h(stem(word, "en"))
+
+
+def test_an_item_with_more_terms_than_kept_still_weighs_its_title() -> None:
+    """A long item keeps its MAX_TERMS heaviest terms; a title term beyond them still has a
+    weight (found by the end-to-end test: a KeyError dead-lettered the WELT item)."""
+    from streams.core.storyterms import MAX_TERMS
+    words = [f"wort{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(MAX_TERMS + 20)]
+    summary = " ".join(w for w in words for _ in range(2))  # every summary word twice, so heavier
+    long_item = item("l", "Zauberhafte Überraschung", summary, lang="de")
+    res = run([long_item, item("m", "Zauberhafte Überraschung heute", summary, minutes=5, source="b", lang="de")])
+    assert res[1].tagged.story == res[0].tagged.story
