@@ -31,6 +31,22 @@ def _component(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+class TransientBrokerErrors(logging.Filter):
+    """aiokafka logs at ERROR that the group coordinator is not available, which is what a broker
+    answers for the first seconds after it starts (or after a leader moves) and which aiokafka
+    retries by itself: on every clean start an operator saw an error that was none. Such records
+    pass as INFO; a coordinator that stays away still shows as the worker never becoming ready."""
+
+    TRANSIENT = ("GroupCoordinatorNotAvailable", "NotCoordinatorForGroup", "CoordinatorLoadInProgress")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and any(t in record.getMessage() for t in self.TRANSIENT):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            note = "transient: the broker is electing the group's coordinator; retried"
+            record.msg, record.args = f"{record.getMessage()} ({note})", ()
+        return True
+
+
 def configure(fmt: str = "console", level: int = logging.INFO) -> None:
     """Configure structlog and the stdlib root logger. Call once, at the entry point.
 
@@ -64,6 +80,7 @@ def configure(fmt: str = "console", level: int = logging.INFO) -> None:
     root.setLevel(level)
     for noisy in ("aiokafka", "faust", "mode"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    handler.addFilter(TransientBrokerErrors())
 
 
 def get(name: str) -> Any:
