@@ -445,7 +445,7 @@ async def start_http() -> None:
                                    "intake": _intake_joined}, settings.metrics_port)
     await analyzers.warm_up(config.taxonomy)
     asyncio.ensure_future(broker_probe.run())
-    # The story tier's term classes (≈ 6 s for the five languages), built now rather than in
+    # The story tier's term classes (≈ 3 s for the five languages), built now rather than in
     # the middle of the first batch of each language.
     asyncio.ensure_future(asyncio.to_thread(lambda: [background(lang) for lang in LANGUAGES]))
     log.info("worker_started", broker=settings.bootstrap, partitions=settings.partitions,
