@@ -7,6 +7,8 @@ State keys (the worker's `aggregates` table):
   w:<rule>|<group>    Window (alerts/aggregate.py)
   t:<rule>|<value>    when a new_term value was last seen
   d:<rule>|<group>    DigestState: alerts waiting for the group's next notification
+  k:<partition>       the digest rules with state in that partition (a rule reloaded without
+                      group_wait, or removed, has its waiting entries sent at the next tick)
   x:<partition>       Applied: which rule events of that partition the state already holds, and
                       what the recent ones sent (`on_event`: a replayed event changes nothing and
                       sends the same alerts again)
@@ -52,6 +54,9 @@ class DigestState(msgspec.Struct, frozen=True, array_like=True):
     last_seen: float
     sent: int = 0
     dropped: int = 0  # alerts of this group beyond the MAX_DIGEST_ENTRIES listed (counted, not lost silently)
+    # where and how the group's digest goes, kept for a rule reloaded without group_wait or removed
+    receivers: list[str] = msgspec.field(default_factory=list)
+    severity: str = "warning"
 
 
 class Applied(msgspec.Struct, frozen=True, array_like=True):
@@ -122,21 +127,78 @@ def on_event(ev: RuleEvent, partition: int, offset: int, digest: int, rules: Rul
 
 def _dispatch(ev: RuleEvent, partition: int, rules: Rules, get_many: GetMany, now: float) -> AggResult:
     if ev.kind == "tick":
-        return on_tick(rules.timed(partition), rules.receivers, get_many, now)
+        res = on_tick(rules.timed(partition), rules.receivers, get_many, now)
+        _flush_stranded(partition, rules, lambda keys: _overlaid(keys, res.writes, get_many), res, now)
+        return res
     spec = rules.spec(ev.rule)
+    receivers = rules.receivers(spec) if spec is not None else tuple(ev.receivers)
     if spec is None:
-        return AggResult()  # the rule was removed by a reload
+        spec = _event_spec(ev)  # a rule this worker has not loaded (yet): as the sender had it
+    if spec is None:
+        return AggResult()
     if ev.kind == "digest" and ev.alert is not None:
-        return on_digest(spec, ev.alert, get_many, now)
+        res = on_digest(spec, ev.alert, get_many, now)
+        _register_digest(partition, spec.name, lambda keys: _overlaid(keys, res.writes, get_many), res)
+        return res
     if not spec.aggregate:
         return AggResult()
     res = AggResult()
     for it in ev.items:  # each sees the state the ones before it left
-        one = on_item(spec, rules.receivers(spec), it, lambda keys: _overlaid(keys, res.writes, get_many), now)
+        one = on_item(spec, receivers, it, lambda keys: _overlaid(keys, res.writes, get_many), now)
         res.writes.update(one.writes)
         res.alerts += one.alerts
         res.suppressed += one.suppressed
     return res
+
+
+def _event_spec(ev: RuleEvent) -> RuleSpec | None:
+    if not ev.spec:
+        return None
+    try:
+        return msgspec.convert(ev.spec, RuleSpec)
+    except (msgspec.ValidationError, TypeError):
+        return None
+
+
+_names_dec = msgspec.msgpack.Decoder(list[str])
+
+
+def _register_digest(partition: int, rule: str, get_many: GetMany, res: AggResult) -> None:
+    key = f"k:{partition}"
+    data = get_many([key])[0]
+    names = _names_dec.decode(data) if data else []
+    if rule not in names:
+        res.writes[key] = _enc.encode(sorted([*names, rule]))
+
+
+def _flush_stranded(partition: int, rules: Rules, get_many: GetMany, res: AggResult, now: float) -> None:
+    """Digest rules with state here that are no digest rules any more (reloaded without
+    group_wait, or removed): their waiting entries go out at once as a last digest per group, to
+    the receivers they were bound for, and their digest state is forgotten."""
+    key = f"k:{partition}"
+    data = get_many([key])[0]
+    if not data:
+        return
+    names = _names_dec.decode(data)
+    keep = []
+    st = _State(get_many, res)
+    for name in names:
+        spec = rules.spec(name)
+        if spec is not None and spec.digest:
+            keep.append(name)
+            continue
+        rs = st.get(f"g:{name}", _rule_dec)
+        for group in (rs.groups if isinstance(rs, RuleState) else {}):
+            dkey = f"d:{name}|{group}"
+            ds = st.get(dkey, _digest_dec)
+            if not isinstance(ds, DigestState):
+                continue
+            if ds.entries:
+                as_sent = spec or RuleSpec(name=name, type="match", severity=ds.severity)
+                res.notifications.append(_digest_alert(as_sent, tuple(ds.receivers) or ("console",), group, ds, now))
+            res.writes[dkey] = b""
+    if keep != names:
+        res.writes[key] = _enc.encode(keep)
 
 
 def _overlaid(keys: Sequence[str], writes: dict[str, bytes], get_many: GetMany) -> list[bytes | None]:
@@ -235,7 +297,8 @@ def on_digest(spec: RuleSpec, alert: Alert, get_many: GetMany, now: float) -> Ag
     entry = DigestEntry(id=alert.id, title=alert.title, url=alert.url, source=alert.source, outlets=alert.outlets,
                         topics=list(alert.topics), fired_at=alert.fired_at)
     if not isinstance(ds, DigestState) or now - ds.last_seen > spec.repeat_interval_s:
-        ds = DigestState(entries=[entry], first_at=now, last_sent=None, last_seen=now)
+        ds = DigestState(entries=[entry], first_at=now, last_sent=None, last_seen=now,
+                         receivers=list(alert.receivers), severity=alert.severity)
     elif all(e.id != alert.id for e in ds.entries):
         entries = [*ds.entries, entry]
         over = max(0, len(entries) - MAX_DIGEST_ENTRIES)

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from aiokafka import ConsumerRecord
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
@@ -330,8 +331,12 @@ class _Decide:
         """The batch's alerts in AlertBatch records, and one rule-events record per rule: the
         next stages read few records, not one per alert or item."""
         out = [await alerts_topic.send(key=key, value=value) for key, value in alert_records(self.alerts)]
-        out += [await rule_events_topic.send(key=rule.encode(), value=encode(RuleEvent(kind="items", rule=rule, items=items)))
-                for rule, items in self.rule_items.items()]
+        for rule, items in self.rule_items.items():
+            compiled = config.rules.get(rule)
+            ev = RuleEvent(kind="items", rule=rule, items=items,
+                           spec=msgspec.to_builtins(compiled.spec) if compiled is not None else None,
+                           receivers=list(compiled.receivers) if compiled is not None else [])
+            out.append(await rule_events_topic.send(key=rule.encode(), value=encode(ev)))
         self.alerts.clear()
         self.rule_items.clear()
         return out

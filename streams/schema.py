@@ -267,6 +267,11 @@ class RuleEvent(msgspec.Struct, frozen=True, kw_only=True):
     at: float = 0.0
     items: list[RuleItem] = msgspec.field(default_factory=list)
     alert: Alert | None = None
+    # The rule as the stage that sent the event had it loaded (alerts.model.RuleSpec as plain
+    # data) and its receivers: rule-set reloads are per worker, and the aggregate stage uses
+    # these for a rule it has not loaded (yet), instead of dropping the event.
+    spec: dict[str, Any] | None = None
+    receivers: list[str] = msgspec.field(default_factory=list)
     v: int = SCHEMA_VERSION
 
 

@@ -263,3 +263,61 @@ def test_remembered_rule_events_stay_bounded(tmp_path: Path) -> None:
                                      st.get_many, T0 + offset))
     applied = aggregator._applied_dec.decode(st.data["x:0"])
     assert len(applied.seen) == aggregator.MAX_REMEMBERED and min(applied.seen) == 50
+
+
+class Loaded:
+    """aggregator.Rules over whatever rules a worker has loaded now (none, or changed ones)."""
+
+    def __init__(self, *specs: RuleSpec) -> None:
+        self.specs = {s.name: s for s in specs}
+
+    def spec(self, name: str) -> RuleSpec | None:
+        return self.specs.get(name)
+
+    def receivers(self, spec: RuleSpec) -> tuple[str, ...]:
+        return ("webhook",)
+
+    def timed(self, partition: int) -> list[RuleSpec]:
+        return [s for s in self.specs.values() if s.aggregate or s.digest]
+
+
+def test_an_event_for_a_rule_this_worker_has_not_loaded_yet_is_counted_with_the_senders_spec(tmp_path: Path) -> None:
+    """Issue 16, hole 9: rule-set reloads are per worker; the aggregate stage used to drop the
+    events of a rule another worker had already loaded."""
+    import msgspec
+
+    from streams.schema import RuleEvent
+
+    s = spec(tmp_path, "    type: frequency\n    window: 1h\n    threshold: 2\n")
+    st = Store()
+    ev = RuleEvent(kind="items", rule="r", items=[event(T0, "a"), event(T0 + 60, "b")],
+                   spec=msgspec.to_builtins(s), receivers=["webhook"])
+    res = st.apply(aggregator.on_event(ev, 0, 0, 1, Loaded(), st.get_many, T0 + 60))
+    assert [a.rule for a in res.alerts] == ["r"] and res.alerts[0].receivers == ["webhook"]
+    bare = RuleEvent(kind="items", rule="r", items=[event(T0, "c")])  # an event from before: no spec
+    assert st.apply(aggregator.on_event(bare, 0, 1, 2, Loaded(), st.get_many, T0 + 61)).alerts == []
+
+
+def test_digest_entries_of_a_rule_reloaded_without_group_wait_or_removed_are_sent_not_stranded(tmp_path: Path) -> None:
+    from streams.schema import RuleEvent
+
+    digest = spec(tmp_path, "    type: match\n    topics: [air-defence]\n    group_wait: 10m\n")
+    plain = spec(tmp_path, "    type: match\n    topics: [air-defence]\n")
+    for loaded_after in (Loaded(plain), Loaded()):
+        st = Store()
+        for n in range(3):
+            alert = Alert(id=f"a{n}", rule="r", severity="critical", key="*", receivers=["webhook"], title=f"t{n}",
+                          fired_at=None)
+            st.apply(aggregator.on_event(RuleEvent(kind="digest", rule="r", alert=alert), 0, n, n, Loaded(digest),
+                                         st.get_many, T0 + n))
+        assert st.apply(aggregator.on_event(RuleEvent(kind="tick", at=T0 + 5), 0, 3, 3, Loaded(digest),
+                                            st.get_many, T0 + 5)).notifications == []  # group_wait not over
+        out = st.apply(aggregator.on_event(RuleEvent(kind="tick", at=T0 + 6), 0, 4, 4, loaded_after,
+                                           st.get_many, T0 + 6)).notifications
+        assert len(out) == 1 and [e.id for e in out[0].digest] == ["a0", "a1", "a2"]
+        # the rule's severity as loaded now, or, for a removed rule, the one its alerts had
+        assert out[0].receivers == ["webhook"] and out[0].severity == ("warning" if loaded_after.specs else "critical")
+        assert not any(k.startswith("d:r|") for k in st.data)
+        again = st.apply(aggregator.on_event(RuleEvent(kind="tick", at=T0 + 7), 0, 5, 5, loaded_after,
+                                             st.get_many, T0 + 7)).notifications
+        assert again == []
