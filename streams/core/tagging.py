@@ -29,7 +29,7 @@ import ahocorasick
 import Stemmer
 
 from streams.core.spec import Node, SpecError, load_yaml, parse_yaml
-from streams.core.text import LANGUAGES, fold, normalize, tokens, words
+from streams.core.text import LANGUAGES, Normalized, fold, normalize, tokens, words
 from streams.schema import Match, NewsItem
 
 STEMMERS = {"de": "german", "en": "english", "fr": "french", "ru": "russian"}
@@ -407,6 +407,46 @@ def _hyphen_compounds(tax: Taxonomy, norm: str, toks: list[str], spans: list[tup
                     hits.append(_Hit(slot.phrase, t0, t1, spans[t0][0], spans[t1 - 1][1]))
 
 
+# German separable verbs: the particle stands at the end of the clause, away from its verb
+# ("Die Luftwaffe schoss 38 Drohnen ab", "Schweden tritt der Nato bei"). Each clause that ends in
+# one of these particles has the particle joined to each lower-case word before it
+# (ab + schoss = abschoss, bei + tritt = beitritt), and those words are searched again as one word
+# for one-word terms that start with the particle; a hit is placed at the verb.
+SEPARABLE_PARTICLES = frozenset(
+    "ab an auf aus bei ein fest fort her heraus herab herein herunter hin hinaus hinein los mit nach "
+    "nieder vor vorbei weg weiter zu zurück zusammen".split())
+_CLAUSE_END = frozenset(".,;:!?()[]–—\"«»„“”\n")
+
+
+def _separable_verbs(tax: Taxonomy, norm: Normalized, original: str, out: dict[int, list[_Hit]]) -> None:
+    text = norm.text
+    toks, spans = tokens(text), words(text)
+    clause_start = 0
+    for i, tok in enumerate(toks):
+        gap_after = text[spans[i][1]:spans[i + 1][0]] if i + 1 < len(toks) else "."
+        ends_clause = any(c in _CLAUSE_END for c in gap_after)
+        if ends_clause and tok in SEPARABLE_PARTICLES and i > clause_start:
+            for v in range(clause_start, i):
+                s, _ = norm.span(spans[v][0], spans[v][1])
+                if not original[s:s + 1].islower() or toks[v] in SEPARABLE_PARTICLES:
+                    continue  # German verbs are written in lower case; nouns and names are not
+                stream = " " + tok + toks[v] + " "
+                for end_i, (plen, sl) in tax.automaton.iter(stream):
+                    start = end_i - plen + 1  # 0: a " word" pattern; 1: an infix pattern at the word's start
+                    for slot in sl:
+                        if slot.pos != 0 or tax.phrase_len[slot.phrase] != 1 or slot.lang not in ("any", "de"):
+                            continue
+                        if start != (1 if slot.mode == INFIX else 0):
+                            continue  # the term starts with the particle
+                        if slot.mode == EXACT and end_i != len(stream) - 1:
+                            continue
+                        hits = out.setdefault(slot.phrase, [])
+                        if all(h.t0 != v for h in hits):
+                            hits.append(_Hit(slot.phrase, v, v + 1, spans[v][0], spans[v][1]))
+        if ends_clause:
+            clause_start = i + 1
+
+
 def _near(hit: _Hit, others: list[_Hit], window: int) -> bool:
     return any(o.t0 < hit.t1 + window and hit.t0 < o.t1 + window for o in others)
 
@@ -429,7 +469,10 @@ def tag(tax: Taxonomy, item: NewsItem) -> TagResult:
     for fname, text in (("title", item.title), ("summary", item.summary)):
         if text:
             norm = normalize(text)
-            fields.append((fname, norm, _find_phrases(tax, norm.text, lang)))
+            found_here = _find_phrases(tax, norm.text, lang)
+            if lang == "de":
+                _separable_verbs(tax, norm, text, found_here)
+            fields.append((fname, norm, found_here))
     found = {fname: hits for fname, _, hits in fields}
     frame = {"title": {p: [h for h in hs if h.t0 < SUMMARY_FRAME] for p, hs in found.get("summary", {}).items()},
              "summary": found.get("title", {})}

@@ -218,3 +218,21 @@ def test_one_word_terms_match_words_written_with_hyphens() -> None:
     assert _topics(tax, "Neuer Gefangenen-Austausch vereinbart", lang="de") == ["t"]
     assert _topics(tax, "Angriffe auf die Energie-Infrastruktur", lang="de") == ["t"]
     assert _topics(tax, "Gefangene tauschen Briefe aus", lang="de") == []
+
+
+@pytest.mark.parametrize(("title", "expected"), [
+    ("Die Luftwaffe schoss in der Nacht 38 Drohnen ab", ["air-defence"]),
+    ("Die Flugabwehr fing zwölf Marschflugkörper ab, teilte das Militär mit", ["air-defence"]),
+    ("Schweden tritt der Nato bei", ["nato-accession"]),
+    ("Finnland trat im April dem Bündnis bei", ["nato-accession"]),
+])
+def test_german_separable_verbs_join_their_particle_at_the_end_of_the_clause(title: str, expected: list[str]) -> None:
+    assert topics(title, "de") == expected
+
+
+def test_a_particle_joins_only_verbs_of_its_own_clause_and_never_nouns() -> None:
+    t = _tax("topics:\n  t:\n    label: T\n    terms:\n      de: [abschießen]\n")
+    item = NewsItem(id="i", title="Der Schuss fiel. Die Regierung lehnt Waffen ab", lang="de")
+    assert tag(t, item).topics == []  # "schuss" is a noun in another clause, "lehnt … ab" is no term
+    hit = tag(t, NewsItem(id="j", title="Soldaten schießen Drohnen ab", lang="de"))
+    assert hit.topics == ["t"] and hit.matches[0].start == len("Soldaten ")  # placed at the verb
