@@ -42,7 +42,7 @@ from streams.topics import ensure_topics
 HOPS = 2
 PARTITIONS = 4
 SETTLE_S = 8.0  # a joining member's rebalance: session timeout is 20 s, the join itself takes a few
-NEVER = "rules:\n  - name: never\n    type: match\n    languages: [zz]\n"
+NEVER = "rules:\n  - name: never\n    type: match\n    sources: [no-such-source]\n"  # valid, matches no item
 
 
 def _cpu_s(pid: int) -> float:

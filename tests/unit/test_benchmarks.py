@@ -70,3 +70,13 @@ def test_tagging_on_the_fresh_test_split_each_topic_on_its_own() -> None:
 # target 0.95, not met: measured 0.897 on the 400 items of test, test2 and test3 (0.915 on the
 # first 300; test3, a harder batch, was added without any taxonomy change)
 TAG_PRECISION_FLOOR = {"nato-accession": 0.89}
+
+
+def test_the_pipeline_benchmarks_never_firing_rule_is_a_valid_rule_file(tmp_path: Path) -> None:
+    """Its `noalerts` row runs workers on this file: a file the loader refuses made every worker
+    exit at start (found when an unknown language became an error)."""
+    from alerts.loader import load_rules
+    from benchmarks.pipeline import NEVER
+    (tmp_path / "never.yaml").write_text(NEVER)
+    spec = load_rules([tmp_path], frozenset({"air-defence", "energy-infrastructure", "nato-accession"}))
+    assert [r.name for r in spec.rules] == ["never"]
