@@ -12,7 +12,7 @@ import asyncio
 import secrets
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -21,16 +21,25 @@ from connectors.core.parse import FeedParseError
 from connectors.core.websub import Subscription, signature_ok, subscription_form, verify_intent
 from connectors.feeds import FeedSpec
 from streams import logs
+from streams.schema import NewsItem
 
-if TYPE_CHECKING:
-    from connectors.poller import Poller
+
+class PushTarget(Protocol):
+    """What WebSub needs of the poller it hands pushed content to (connectors.poller.Poller):
+    its metrics, its feed parser and where accepted items go. A protocol, so this module does
+    not import the poller that imports it."""
+
+    metrics: Any
+    parser: Any
+
+    async def accept(self, feed: FeedSpec, items: list[NewsItem]) -> int: ...
 
 log = logs.get("warwire.connect")
 MAX_PUSH_BYTES = 10 * 1024 * 1024
 
 
 class WebSub:
-    def __init__(self, poller: Poller, callback_base: str, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
+    def __init__(self, poller: PushTarget, callback_base: str, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
         self.poller, self.callback_base, self.port, self.host = poller, callback_base.rstrip("/"), port, host
         self.subs: dict[str, Subscription] = {}  # by callback token
         self.feeds: dict[str, FeedSpec] = {}     # by callback token

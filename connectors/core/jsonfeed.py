@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from connectors.core.entries import MAX_ENTRIES, Entries, FeedParseError, Parsed, plausible_time
 from connectors.feeds import FeedSpec
-
-if TYPE_CHECKING:
-    from connectors.core.parse import Parsed
 
 
 def _date(value: Any, now: datetime) -> datetime:
-    from connectors.core.parse import plausible_time
-
     if not isinstance(value, str):
         return now
     try:
@@ -43,8 +39,6 @@ def _id(value: Any) -> str:
 
 
 def _load(body: bytes) -> Any:
-    from connectors.core.parse import FeedParseError
-
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -58,8 +52,6 @@ def _load(body: bytes) -> Any:
 
 
 def parse_json_feed(body: bytes, feed: FeedSpec, now: datetime) -> Parsed:
-    from connectors.core.parse import MAX_ENTRIES, Entries, FeedParseError, Parsed
-
     doc = _load(body)
     if not isinstance(doc, dict) or not _text(doc.get("version")).startswith("https://jsonfeed.org/version/"):
         raise FeedParseError("not a feed (JSON without a jsonfeed.org version)")

@@ -21,3 +21,87 @@ def test_core_modules_import_no_io_libraries() -> None:
             "print(sorted(m for m in ('faust', 'aiokafka', 'aiohttp') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+# The import contract (issue 16): no module of warwire imports, directly or through others, a
+# module that imports it back, counting imports inside functions and under TYPE_CHECKING too;
+# and the pure cores import only pure cores.
+PACKAGES = ("streams", "connectors", "alerts")
+PURE = ("streams.core.", "connectors.core.")
+PURE_MODULES = {"streams.schema", "connectors.feeds", "alerts.engine", "alerts.aggregator", "alerts.aggregate",
+                "alerts.render", "alerts.silences", "alerts.model", "alerts.query", "alerts.loader"}
+
+
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    import ast
+
+    mods: dict[str, Path] = {}
+    for pkg in PACKAGES:
+        for f in (root / pkg).rglob("*.py"):
+            name = ".".join(f.relative_to(root).with_suffix("").parts)
+            mods[name.removesuffix(".__init__")] = f
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, f in mods.items():
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [f"{node.module}.{a.name}" for a in node.names]
+                targets = [n for n in names if n in mods] or [node.module]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            graph[m].update(t for t in targets if t in mods and t != m)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_cycle_finder_finds_a_cycle_through_three_modules() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_imports_itself_back() -> None:
+    graph = import_graph()
+    assert len(graph) > 50 and "connectors.core.parse" in graph["connectors.poller"] | graph["connectors.parsing"]
+    assert cycles(graph) == []
+
+
+def test_pure_cores_import_only_pure_cores() -> None:
+    def pure(m: str) -> bool:
+        return m.startswith(PURE) or m in PURE_MODULES
+    graph = import_graph()
+    assert {m: sorted(t for t in ts if not pure(t)) for m, ts in graph.items() if pure(m) and not all(map(pure, ts))} == {}
