@@ -15,6 +15,7 @@ from faust.sensors.monitor import Monitor
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import CollectorRegistry, Gauge
 
+from streams import hooks
 from streams.config import Settings, load_settings, worker_id
 from streams.kafka import TrackingProducer
 from streams.schema import APP_ID, TABLES, changelog_topic
@@ -112,6 +113,7 @@ class WarwireApp(faust.App):
 def create_app(settings: Settings, app_id: str = APP_ID) -> WarwireApp:
     """The faust app with warwire's settings (also used by the pass-through benchmark baseline,
     so that both run with the same producer, commit and store settings)."""
+    hooks.check()  # the private faust/aiokafka names overridden below are all still there
     datadir = settings.worker_data / f"worker-{WORKER_ID}"
     return WarwireApp(
         settings.topic(app_id),
