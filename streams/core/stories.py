@@ -31,6 +31,7 @@ State keys, beside dedupe's (same key-value space, same expiry):
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import operator
@@ -170,6 +171,26 @@ def _sigmoid(x: float) -> float:
 
 _enc = msgspec.msgpack.Encoder()
 _profile_dec = msgspec.msgpack.Decoder(Profile)
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A stored profile as compared: decoded once, with each field as a term → count map."""
+
+    prof: Profile
+    terms: dict[int, float]
+    title: dict[int, int]
+    names: dict[int, int]
+
+
+@functools.lru_cache(maxsize=4096)
+def _read(data: bytes) -> _Read:
+    """The same profile bytes come back for item after item while a story is recent: decoding
+    them and building their maps once is a memo, not state (the bytes are the key)."""
+    prof = _profile_dec.decode(data)
+    return _Read(prof, dict(zip(prof.terms, prof.counts, strict=True)),
+                 dict(zip(prof.title, prof.title_counts, strict=True)),
+                 dict(zip(prof.names, prof.name_counts, strict=True)))
 _pair_dec = msgspec.msgpack.Decoder(tuple[float, float])
 
 
@@ -264,11 +285,12 @@ class Context:
         for data in self._get([profile_key(_hex_story(s)) for s in ranked]):
             if not data:
                 continue
-            prof = _profile_dec.decode(data)
+            read = _read(data)
+            prof = read.prof
             if (prof.updated < oldest or prof.started > self.at + horizon_s or prof.lang != self.lang
                     or prof.story in exclude):
                 continue
-            f = features(self.terms, self.at, prof, self.idf, self.once, self.once2, self.classes, self._view)
+            f = features(self.terms, self.at, prof, self.idf, self.once, self.once2, self.classes, self._view, read)
             candidates.append(Candidate(prof.story, f, f.probability()))
         candidates.sort(key=lambda c: (-c.probability, c.story))
         return candidates
@@ -363,18 +385,17 @@ def _log_norm2(counts: Sequence[float]) -> float:
     return sum((1.0 + log(c)) ** 2 for c in counts if c > 0)
 
 
-def _cosine_with(vec: dict[int, float], vec_norm: float, terms: Sequence[int], counts: Sequence[float],
+def _cosine_with(vec: dict[int, float], vec_norm: float, known: dict[int, float] | dict[int, int],
                  base: Sequence[float], idf: dict[int, float], once2: Sequence[float], classes: dict[int, int]) -> float:
-    """Cosine of the item's vector `vec` with a profile field (terms, counts) weighted
+    """Cosine of the item's vector `vec` with a profile field (`known`: term → count) weighted
     (1 + ln c) × idf, where a term the item has no weight for weighs `once[its class]`
     (`once2`: those weights squared).
 
     Only the profile's terms the item has a weight for are visited: the others' part of the norm
     is Σ over classes of once[k]² × base[k], where base[k] is the field's Σ (1 + ln c)² over its
     terms of class k (`Profile.spread`), less what the visited terms put there."""
-    if not vec or not terms or vec_norm == 0.0:
+    if not vec or not known or vec_norm == 0.0:
         return 0.0
-    known = dict(zip(terms, counts, strict=True))
     log = math.log
     dot = inner = 0.0
     for t in known.keys() & idf.keys():
@@ -394,8 +415,8 @@ def _cosine_with(vec: dict[int, float], vec_norm: float, terms: Sequence[int], c
     return min(1.0, dot / (vec_norm * math.sqrt(norm2))) if norm2 > 0 else 0.0
 
 
-def _mass(terms: Sequence[int], per_class: Sequence[float], idf: dict[int, float], once: Sequence[float],
-          classes: dict[int, int]) -> float:
+def _mass(terms: dict[int, float] | dict[int, int], per_class: Sequence[float], idf: dict[int, float],
+          once: Sequence[float], classes: dict[int, int]) -> float:
     """Σ of the weights of a profile field's terms (each counted once): the ones the item has a
     weight for as they are, the others as `once[class]` from the field's count per class."""
     total = sum(map(operator.mul, once, per_class))
@@ -405,21 +426,26 @@ def _mass(terms: Sequence[int], per_class: Sequence[float], idf: dict[int, float
 
 
 def features(item: StoryTerms, at: float, prof: Profile, idf: dict[int, float], once: Sequence[float],
-             once2: Sequence[float], classes: dict[int, int], view: ItemView | None = None) -> Features:
+             once2: Sequence[float], classes: dict[int, int], view: ItemView | None = None,
+             read: _Read | None = None) -> Features:
     """How `item` compares with the story `prof` under the weights `idf` (the item's own terms);
     (a story term the item lacks weighs as a term seen once of its class, `once[class]`;
     `classes`: the class of each term in `idf`). `view`: the item's side, when already computed."""
     v = view if view is not None else ItemView(item, idf)
     k = PRIOR_BUCKETS + 1
     spread = prof.spread if prof.spread and len(prof.spread) == 5 * k else _spread(prof.lang, prof)
-    text = _cosine_with(v.x, v.x_norm, prof.terms, prof.counts, spread[:k], idf, once2, classes)
-    title = _cosine_with(v.xt, v.xt_norm, prof.title, prof.title_counts, spread[k:2 * k], idf, once2, classes)
-    names = _cosine_with(v.xn, v.xn_norm, prof.names, prof.name_counts, spread[2 * k:3 * k], idf, once2, classes)
+    if read is None:
+        read = _Read(prof, dict(zip(prof.terms, prof.counts, strict=True)),
+                     dict(zip(prof.title, prof.title_counts, strict=True)),
+                     dict(zip(prof.names, prof.name_counts, strict=True)))
+    text = _cosine_with(v.x, v.x_norm, read.terms, spread[:k], idf, once2, classes)
+    title = _cosine_with(v.xt, v.xt_norm, read.title, spread[k:2 * k], idf, once2, classes)
+    names = _cosine_with(v.xn, v.xn_norm, read.names, spread[2 * k:3 * k], idf, once2, classes)
     xn = v.xn
-    profile_names = set(prof.names)
+    profile_names = read.names
     shared = sum(w for n, w in xn.items() if n in profile_names)
-    union = v.xn_sum + _mass(prof.names, spread[4 * k:], idf, once, classes) - shared
-    story_mass = _mass(prof.terms, spread[3 * k:4 * k], idf, once, classes)
+    union = v.xn_sum + _mass(read.names, spread[4 * k:], idf, once, classes) - shared
+    story_mass = _mass(read.terms, spread[3 * k:4 * k], idf, once, classes)
     share = shared / union if union > 0 else 0.0
     vx, vs = set(item.values), set(prof.values)
     both = len(vx & vs)
@@ -429,10 +455,10 @@ def features(item: StoryTerms, at: float, prof: Profile, idf: dict[int, float], 
     return Features(text=text, title=title, names=names, name_share=share,
                     values_agree=agree, values_conflict=conflict, log_hours=math.log1p(gap / 43200.0),
                     template=conflict * text, place_conflict=_places_disjoint(item.places, prof.places),
-                    day_conflict=_disjoint(item.days, prof.days), cover=_cover(v, prof.terms, story_mass, idf))
+                    day_conflict=_disjoint(item.days, prof.days), cover=_cover(v, read.terms, story_mass, idf))
 
 
-def _cover(v: ItemView, terms: Sequence[int], story_mass: float, idf: dict[int, float]) -> float:
+def _cover(v: ItemView, terms: dict[int, float], story_mass: float, idf: dict[int, float]) -> float:
     """The overlap coefficient of the item's terms and the story's, each term weighing its idf:
     shared weight over the weight of the lighter side. Cosine penalises a short item against a
     long centroid; this does not, so a two-sentence video description whose every content word
