@@ -45,8 +45,8 @@ from streams.app import (
     stories_topic,
 )
 from streams.core.pipeline import decide
+from streams.core.profiles import background
 from streams.core.spec import SpecError
-from streams.core.storyterms import background
 from streams.core.tagging import Taxonomy, compile_taxonomy, load_taxonomy
 from streams.core.text import LANGUAGES
 from streams.http import serve

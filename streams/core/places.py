@@ -14,6 +14,7 @@ Ukraine and Russia themselves are left out: nearly every item names them.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 from streams.core.text import fold
 
@@ -183,3 +184,17 @@ def weekday_of(word: str) -> int | None:
 
 
 _STARTS = {d[:2] for d in _DAYS}
+
+
+def places_conflict(a: Sequence[int], b: Sequence[int]) -> float:
+    """1 when both name places of one kind (streams.core.places.kind_of: two Ukrainian cities,
+    two foreign countries) and share none of that kind: a strike in Kharkiv is not one in Odesa,
+    but a deal "for Ukraine" signed in Oslo and one "for Kyiv" by Norway may be one story."""
+    if not a or not b:
+        return 0.0
+    by_kind: dict[str, tuple[set[int], set[int]]] = {}
+    for p in a:
+        by_kind.setdefault(kind_of(p), (set(), set()))[0].add(p)
+    for p in b:
+        by_kind.setdefault(kind_of(p), (set(), set()))[1].add(p)
+    return 1.0 if any(x and y and not x & y for x, y in by_kind.values()) else 0.0

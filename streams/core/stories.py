@@ -31,20 +31,18 @@ State keys, beside dedupe's (same key-value space, same expiry):
 
 from __future__ import annotations
 
-import functools
-import heapq
 import math
 import operator
 from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 
 import msgspec
 
-from streams.core.places import kind_of
-from streams.core.storyterms import PRIOR_BUCKETS, StoryTerms, background, bucket_share
+from streams.core.places import places_conflict
+from streams.core.profiles import PRIOR_BUCKETS, Profile, _profile_dec, _Read, _read, _spread, background, bucket_share, merge
+from streams.core.storyterms import StoryTerms
 
 GetMany = Callable[[Sequence[str]], Sequence[bytes | None]]
 
@@ -53,10 +51,7 @@ INDEX_TERMS = 16
 QUERY_TERMS = 40
 MAX_PER_KEY = 24
 MAX_CANDIDATES = 8
-MAX_CENTROID = 160
-MAX_PROFILE_NAMES = 48
-MAX_PROFILE_VALUES = 48
-# Document frequencies start from the language at large (storyterms.background): the stream's
+# Document frequencies start from the language at large (streams.core.profiles.background): the stream's
 # counts are added to PRIOR_ITEMS ordinary documents, so that in a young stream a word such as
 # "night" or "said" weighs little and a name never seen before weighs much; after a few hundred
 # items the stream's own counts dominate.
@@ -71,33 +66,6 @@ WEIGHTS: dict[str, float] = {
 }
 JOIN_P = 0.30
 RELATED_P = 0.5
-
-
-class Profile(msgspec.Struct, frozen=True, array_like=True):
-    """What a story's items say together (key p:<story>): summed term counts (its centroid),
-    title terms, names and figures, when it started and was last joined (event time)."""
-
-    story: str
-    first: str
-    lang: str
-    started: float
-    updated: float
-    items: int
-    terms: list[int]
-    counts: list[float]
-    title: list[int]
-    title_counts: list[int]
-    names: list[int]
-    name_counts: list[int]
-    values: list[int]
-    related_to: str | None = None
-    places: list[int] = msgspec.field(default_factory=list)
-    days: list[int] = msgspec.field(default_factory=list)
-    # Σ (1 + ln c)² of terms, title and names (`_log_norm2`); None in profiles written before it
-    norms: tuple[float, float, float] | None = None
-    # per class of commonness (storyterms.background): Σ (1 + ln c)² of terms, of title terms and
-    # of names, then how many terms and names are of each class (`_spread`); None before it
-    spread: list[float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,27 +138,8 @@ def _sigmoid(x: float) -> float:
 
 
 _enc = msgspec.msgpack.Encoder()
-_profile_dec = msgspec.msgpack.Decoder(Profile)
 
 
-@dataclass(frozen=True, slots=True)
-class _Read:
-    """A stored profile as compared: decoded once, with each field as a term → count map."""
-
-    prof: Profile
-    terms: dict[int, float]
-    title: dict[int, int]
-    names: dict[int, int]
-
-
-@functools.lru_cache(maxsize=4096)
-def _read(data: bytes) -> _Read:
-    """The same profile bytes come back for item after item while a story is recent: decoding
-    them and building their maps once is a memo, not state (the bytes are the key)."""
-    prof = _profile_dec.decode(data)
-    return _Read(prof, dict(zip(prof.terms, prof.counts, strict=True)),
-                 dict(zip(prof.title, prof.title_counts, strict=True)),
-                 dict(zip(prof.names, prof.name_counts, strict=True)))
 _pair_dec = msgspec.msgpack.Decoder(tuple[float, float])
 
 
@@ -353,38 +302,6 @@ class ItemView:
         self.x_mass = sum(idf[t] for t in self.x)
 
 
-_SCALE2 = [0.0] + [(1.0 + math.log(c)) ** 2 for c in range(1, 64)]
-
-
-def _scale2(c: float) -> float:
-    return _SCALE2[c] if isinstance(c, int) and 0 <= c < 64 else ((1.0 + math.log(c)) ** 2 if c > 0 else 0.0)
-
-
-def _spread(lang: str, prof: Profile) -> list[float]:
-    """A profile's `spread` (its field): per class of commonness, Σ (1 + ln c)² of its terms, of
-    its title terms and of its names, then the number of its terms and of its names."""
-    get = background(lang).get
-    k = PRIOR_BUCKETS + 1
-    out = [0.0] * (5 * k)
-    for offset, keys, counts, number_at in ((0, prof.terms, prof.counts, 3 * k), (k, prof.title, prof.title_counts, -1),
-                                            (2 * k, prof.names, prof.name_counts, 4 * k)):
-        classes = list(map(get, keys, repeat(0)))
-        for c, n in Counter(classes).items():
-            out[offset + c] += n  # (1 + ln 1)² = 1: a term counted once
-            if number_at >= 0:
-                out[number_at + c] += n
-        for c, count in zip(classes, counts, strict=True):
-            if count != 1:
-                out[offset + c] += _scale2(count) - 1.0
-    return out
-
-
-def _log_norm2(counts: Sequence[float]) -> float:
-    """Σ (1 + ln c)² over a profile field's counts: its squared norm when every term weighs 1."""
-    log = math.log
-    return sum((1.0 + log(c)) ** 2 for c in counts if c > 0)
-
-
 def _cosine_with(vec: dict[int, float], vec_norm: float, known: dict[int, float] | dict[int, int],
                  base: Sequence[float], idf: dict[int, float], once2: Sequence[float], classes: dict[int, int]) -> float:
     """Cosine of the item's vector `vec` with a profile field (`known`: term → count) weighted
@@ -454,7 +371,7 @@ def features(item: StoryTerms, at: float, prof: Profile, idf: dict[int, float], 
     gap = 0.0 if prof.started <= at <= prof.updated else min(abs(at - prof.started), abs(at - prof.updated))
     return Features(text=text, title=title, names=names, name_share=share,
                     values_agree=agree, values_conflict=conflict, log_hours=math.log1p(gap / 43200.0),
-                    template=conflict * text, place_conflict=_places_disjoint(item.places, prof.places),
+                    template=conflict * text, place_conflict=places_conflict(item.places, prof.places),
                     day_conflict=_disjoint(item.days, prof.days), cover=_cover(v, read.terms, story_mass, idf))
 
 
@@ -474,67 +391,7 @@ def _cover(v: ItemView, terms: dict[int, float], story_mass: float, idf: dict[in
     return shared / lighter if lighter > 0 else 0.0
 
 
-def _places_disjoint(a: Sequence[int], b: Sequence[int]) -> float:
-    """1 when both name places of one kind (streams.core.places.kind_of: two Ukrainian cities,
-    two foreign countries) and share none of that kind: a strike in Kharkiv is not one in Odesa,
-    but a deal "for Ukraine" signed in Oslo and one "for Kyiv" by Norway may be one story."""
-    if not a or not b:
-        return 0.0
-    by_kind: dict[str, tuple[set[int], set[int]]] = {}
-    for p in a:
-        by_kind.setdefault(kind_of(p), (set(), set()))[0].add(p)
-    for p in b:
-        by_kind.setdefault(kind_of(p), (set(), set()))[1].add(p)
-    return 1.0 if any(x and y and not x & y for x, y in by_kind.values()) else 0.0
-
-
 def _disjoint(a: Sequence[int], b: Sequence[int]) -> float:
     return 1.0 if a and b and not set(a).intersection(b) else 0.0
 
 
-def _top(counts: dict[int, float], limit: int) -> tuple[list[int], list[float]]:
-    """The `limit` heaviest keys (the smaller hash among equals), in key order, with their counts."""
-    if len(counts) <= limit:
-        keys = sorted(counts)
-    else:
-        keys = sorted(k for k, _ in heapq.nsmallest(limit, counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    return keys, [counts[k] for k in keys]
-
-
-def _summed(keys: Sequence[int], counts: Sequence[float], into: dict[int, float]) -> dict[int, float]:
-    get = into.get
-    for k, c in zip(keys, counts, strict=True):
-        into[k] = get(k, 0) + c
-    return into
-
-
-def merge(known: Profile | None, story: str, first: str, lang: str, item: StoryTerms, at: float,
-          related_to: str | None = None) -> Profile:
-    """The story's profile with one more item: counts summed, bounded to the heaviest terms."""
-    terms: dict[int, float] = dict(zip(item.terms, item.counts, strict=True))
-    title: dict[int, float] = dict.fromkeys(item.title, 1)
-    names: dict[int, float] = dict.fromkeys(item.names, 1)
-    values = list(item.values)
-    places, days = set(item.places), set(item.days)
-    if known is None:
-        started = updated = at
-        items = 1
-    else:
-        terms = _summed(known.terms, known.counts, terms)
-        title = _summed(known.title, known.title_counts, title)
-        names = _summed(known.names, known.name_counts, names)
-        values = sorted(set(known.values).union(values))
-        places.update(known.places)
-        days.update(known.days)
-        started, updated, items = min(known.started, at), max(known.updated, at), known.items + 1
-        related_to = known.related_to if related_to is None else related_to
-        first = known.first
-    t, tc = _top(terms, MAX_CENTROID)
-    ti, tic = _top(title, MAX_CENTROID)
-    nm, nc = _top(names, MAX_PROFILE_NAMES)
-    prof = Profile(story=story, first=first, lang=lang, started=started, updated=updated, items=items,
-                   terms=t, counts=tc, title=ti, title_counts=[int(v) for v in tic], names=nm,
-                   name_counts=[int(v) for v in nc], values=sorted(values)[:MAX_PROFILE_VALUES],
-                   related_to=related_to, places=sorted(places), days=sorted(days),
-                   norms=(_log_norm2(tc), _log_norm2(tic), _log_norm2(nc)))
-    return msgspec.structs.replace(prof, spread=_spread(lang, prof))

@@ -239,51 +239,6 @@ def skeleton(word: str) -> str:
     return _REPEATS.sub(r"\1", latin[0] + _VOWELS.sub("", latin[1:]).replace("i", ""))
 
 
-# How common a term is in the language at large, for weighing terms before a stream has seen
-# many items (streams/core/stories.py): wordfreq's word frequencies summed per stem, turned into
-# the share q of documents (of about DOC_WORDS words) that would hold the term, and kept as one of
-# PRIOR_BUCKETS classes (q in (2^-k, 2^-(k-1)]: class k; 0 for a term not listed, a rare one).
-DOC_WORDS = 200.0
-PRIOR_BUCKETS = 16
-# Words rarer than this are left out: in a document of DOC_WORDS words they are there with a
-# chance under 0.06 %, which weighs within 1 % of a term never listed, and leaving them out makes
-# the tables twice as fast to build (ru and uk lemmatise every word). Chosen on dev: 1e-5 was
-# four times faster but lost a dev pair; 3e-6 changed no dev figure.
-MIN_FREQUENCY = 3e-6
-_WORDFREQ_LANGS = {"de", "en", "fr", "ru", "uk"}
-
-
-def bucket_share(k: int) -> float:
-    """The share of documents that class `k` stands for (0 for class 0, a rare term)."""
-    return 0.0 if k <= 0 else 2.0 ** -(k - 0.5)
-
-
-@functools.lru_cache(maxsize=8)
-def background(lang: str) -> dict[int, int]:
-    """Term hash → its class of commonness in ordinary text of `lang` (1 = in most documents,
-    PRIOR_BUCKETS = in few), for the terms (stems) and names (skeletons) of wordfreq's common
-    words; a term not listed is rare (class 0, not stored)."""
-    if lang not in _WORDFREQ_LANGS:
-        return {}
-    from wordfreq import get_frequency_dict
-
-    freq: dict[int, float] = {}
-    for word, f in get_frequency_dict(lang, wordlist="small").items():
-        if f < MIN_FREQUENCY:
-            continue
-        w = fold(word)
-        if len(w) < MIN_TERM_LEN or not w.isalpha():
-            continue
-        st = stem(w, lang)
-        for h in (_h(st), _h("@" + skeleton(st))):
-            freq[h] = freq.get(h, 0.0) + f
-    out = {}
-    for h, f in freq.items():
-        q = -math.expm1(-f * DOC_WORDS)
-        out[h] = min(PRIOR_BUCKETS, max(1, int(-math.log2(q)) + 1)) if q > 0 else PRIOR_BUCKETS
-    return out
-
-
 def _number_word(word: str, lang: str) -> int | None:
     table = _NUMBER_WORDS.get(lang)
     if not table:

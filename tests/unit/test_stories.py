@@ -202,7 +202,7 @@ def test_a_sentence_that_reports_a_signing_is_kept() -> None:
 
 def test_places_conflict_only_within_one_kind_and_a_capital_is_its_country() -> None:
     from streams.core.places import place_of
-    from streams.core.stories import _places_disjoint
+    from streams.core.places import places_conflict as _places_disjoint
     from streams.core.text import fold
 
     def p(*names: str) -> list[int]:
@@ -252,7 +252,7 @@ def test_a_compound_shares_its_parts_with_an_item_that_writes_them_alone() -> No
 
 
 def test_in_a_young_stream_a_common_word_weighs_less_than_a_name_never_seen() -> None:
-    """Term weights start from the language at large (storyterms.background): before the
+    """Term weights start from the language at large (profiles.background): before the
     stream has counted anything, 'night' (in most documents) weighs far less than a minister's
     name, and both less than nothing at all is known about them."""
     terms = extract("Haluschtschenko spoke at night", "", "en")
