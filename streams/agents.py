@@ -146,6 +146,11 @@ BATCH_MAX = 500        # events per agent iteration
 BATCH_WAIT_S = 0.01   # how long an iteration waits for more events before it works on what it has
 
 
+# A letter keeps the whole failed record up to this size, so that `warwire alerts dlq replay` can
+# publish it again (a larger one, cut, stays a letter to read): far below the 1 MB record limit.
+MAX_LETTER_VALUE = 200_000
+
+
 def _letter(stage: str, msg: Any, reason: str, value: bytes | None = None) -> DeadLetter:
     """A dead letter for `msg`: a faust event's message or an aiokafka ConsumerRecord; `value`:
     what failed when it is less than the whole record (one item of a batch record)."""
@@ -155,7 +160,7 @@ def _letter(stage: str, msg: Any, reason: str, value: bytes | None = None) -> De
     log.warning("dead_lettered", stage=stage, reason=reason, topic=msg.topic,
                 partition=msg.partition, offset=msg.offset)
     return DeadLetter(reason=reason, stage=stage, topic=msg.topic, partition=msg.partition,
-                      offset=msg.offset, value=value[:10_000].decode("utf-8", "replace"), at=utcnow())
+                      offset=msg.offset, value=value[:MAX_LETTER_VALUE].decode("utf-8", "replace"), at=utcnow())
 
 
 async def _dead_letter(stage: str, msg: Any, reason: str) -> Any:

@@ -243,12 +243,13 @@ def parser() -> argparse.ArgumentParser:
     ig.add_argument("file", help="JSONL file, or - for standard input")
     ig.set_defaults(fn=cmd_ingest)
 
-    al = sub.add_parser("alerts", help="the dead-letter topic: list it, replay deliveries and items that failed")
+    al = sub.add_parser("alerts", help="the dead-letter topic: list it, replay deliveries, items and rule events that failed")
     al.add_argument("what", choices=["dlq"])
     al.add_argument("action", choices=["list", "replay"],
                     help="list: every dead letter with stage, source and reason; replay: publish the alerts of "
                          "failed and ambiguous deliveries again (receivers that already have them are skipped), "
-                         "and the items a stage failed on to warwire.raw")
+                         "the items a stage failed on to warwire.raw, and the rule events the aggregate stage "
+                         "failed on to warwire.rule-events")
     al.add_argument("--dry-run", action="store_true", help="with replay: count, do not publish")
     al.set_defaults(fn=cmd_alerts)
 

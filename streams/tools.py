@@ -233,10 +233,11 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             print(line)
         print(f"{len(lines)} dead letter(s) on {settings.topic('warwire.dlq')}", file=sys.stderr)
         return 0
-    replayed, items, skipped = asyncio.run(dlq.replay_deliveries(settings, dry_run=args.dry_run))
+    replayed, items, events, skipped = asyncio.run(dlq.replay_deliveries(settings, dry_run=args.dry_run))
     verb = "would replay" if args.dry_run else "replayed"
-    print(f"{verb} {replayed} failed deliver{'y' if replayed == 1 else 'ies'} and {items} item(s) a stage failed on; "
-          f"left {skipped} other dead letter(s) (records that are not valid are not replayed)")
+    print(f"{verb} {replayed} failed deliver{'y' if replayed == 1 else 'ies'}, {items} item(s) and {events} rule "
+          f"event(s) a stage failed on; left {skipped} other dead letter(s) (records that are not valid, or were cut "
+          "to fit the letter, are not replayed)")
     return 0
 
 

@@ -110,9 +110,11 @@ async def test_an_item_a_stage_failed_on_is_replayed_into_the_pipeline(httpserve
     finally:
         await producer.stop()
     dry = cli(env, "alerts", "dlq", "replay", "--dry-run")
-    assert "would replay 0 failed deliveries and 1 item(s) a stage failed on; left 1" in dry.stdout, dry.stdout + dry.stderr
+    assert "would replay 0 failed deliveries, 1 item(s) and 0 rule event(s) a stage failed on; left 1" in dry.stdout, \
+        dry.stdout + dry.stderr
     spawn("worker", ["worker"], env)
     res = cli(env, "alerts", "dlq", "replay")
-    assert res.returncode == 0 and "and 1 item(s) a stage failed on; left 1" in res.stdout, res.stdout + res.stderr
+    assert res.returncode == 0 and "1 item(s) and 0 rule event(s) a stage failed on; left 1" in res.stdout, \
+        res.stdout + res.stderr
     wait_until(lambda: len(posts) == 1, 120, what="the replayed item's alert at the webhook")
     assert posts[0]["alert"]["title"] == item.title
