@@ -392,19 +392,32 @@ def _hyphen_compounds(tax: Taxonomy, norm: str, toks: list[str], spans: list[tup
             runs.append((k, m + 1))
         k = m + 1
     for t0, t1 in runs:
-        stream = " " + "".join(toks[t0:t1]) + " "
-        for end_i, (plen, sl) in tax.automaton.iter(stream):
-            start = end_i - plen + 1
-            for slot in sl:
-                if slot.pos != 0 or tax.phrase_len[slot.phrase] != 1 or (lang and slot.lang not in ("any", lang)):
+        for phrase in _one_word_terms(tax, "".join(toks[t0:t1]), lang, infix_anywhere=True):
+            hits = out.setdefault(phrase, [])
+            if all(h.t0 != t0 for h in hits):
+                hits.append(_Hit(phrase, t0, t1, spans[t0][0], spans[t1 - 1][1]))
+
+
+def _one_word_terms(tax: Taxonomy, word: str, lang: str, infix_anywhere: bool) -> set[int]:
+    """The one-word terms that match `word` (a word put together from others) as a whole:
+    prefixes and whole words from its start, infixes anywhere when `infix_anywhere`, else from its
+    start too."""
+    stream = " " + word + " "
+    found: set[int] = set()
+    for end_i, (plen, sl) in tax.automaton.iter(stream):
+        start = end_i - plen + 1  # 0: a " word" pattern at the start; 1: an infix pattern at the start
+        for slot in sl:
+            if slot.pos != 0 or tax.phrase_len[slot.phrase] != 1 or (lang and slot.lang not in ("any", lang)):
+                continue
+            if slot.mode == INFIX:
+                if not infix_anywhere and start != 1:
                     continue
-                if slot.mode != INFIX and start != 0:
-                    continue  # prefixes and whole words start the joined word
-                if slot.mode == EXACT and end_i != len(stream) - 1:
-                    continue
-                hits = out.setdefault(slot.phrase, [])
-                if all(h.t0 != t0 for h in hits):
-                    hits.append(_Hit(slot.phrase, t0, t1, spans[t0][0], spans[t1 - 1][1]))
+            elif start != 0:
+                continue
+            if slot.mode == EXACT and end_i != len(stream) - 1:
+                continue
+            found.add(slot.phrase)
+    return found
 
 
 # German separable verbs: the particle stands at the end of the clause, away from its verb
@@ -420,7 +433,10 @@ _CLAUSE_END = frozenset(".,;:!?()[]–—\"«»„“”\n")
 
 def _separable_verbs(tax: Taxonomy, norm: Normalized, original: str, out: dict[int, list[_Hit]]) -> None:
     text = norm.text
-    toks, spans = tokens(text), words(text)
+    toks = tokens(text)
+    if SEPARABLE_PARTICLES.isdisjoint(toks):
+        return  # most fields: no particle, nothing to join
+    spans = words(text)
     clause_start = 0
     for i, tok in enumerate(toks):
         gap_after = text[spans[i][1]:spans[i + 1][0]] if i + 1 < len(toks) else "."
@@ -430,19 +446,10 @@ def _separable_verbs(tax: Taxonomy, norm: Normalized, original: str, out: dict[i
                 s, _ = norm.span(spans[v][0], spans[v][1])
                 if not original[s:s + 1].islower() or toks[v] in SEPARABLE_PARTICLES:
                     continue  # German verbs are written in lower case; nouns and names are not
-                stream = " " + tok + toks[v] + " "
-                for end_i, (plen, sl) in tax.automaton.iter(stream):
-                    start = end_i - plen + 1  # 0: a " word" pattern; 1: an infix pattern at the word's start
-                    for slot in sl:
-                        if slot.pos != 0 or tax.phrase_len[slot.phrase] != 1 or slot.lang not in ("any", "de"):
-                            continue
-                        if start != (1 if slot.mode == INFIX else 0):
-                            continue  # the term starts with the particle
-                        if slot.mode == EXACT and end_i != len(stream) - 1:
-                            continue
-                        hits = out.setdefault(slot.phrase, [])
-                        if all(h.t0 != v for h in hits):
-                            hits.append(_Hit(slot.phrase, v, v + 1, spans[v][0], spans[v][1]))
+                for phrase in _one_word_terms(tax, tok + toks[v], "de", infix_anywhere=False):  # from the particle
+                    hits = out.setdefault(phrase, [])
+                    if all(h.t0 != v for h in hits):
+                        hits.append(_Hit(phrase, v, v + 1, spans[v][0], spans[v][1]))
         if ends_clause:
             clause_start = i + 1
 
