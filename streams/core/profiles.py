@@ -88,7 +88,7 @@ class Profile(msgspec.Struct, frozen=True, array_like=True):
     related_to: str | None = None
     places: list[int] = msgspec.field(default_factory=list)
     days: list[int] = msgspec.field(default_factory=list)
-    # Σ (1 + ln c)² of terms, title and names (`_log_norm2`); None in profiles written before it
+    # no longer written (`spread` replaced it); kept so that stored profiles still decode in place
     norms: tuple[float, float, float] | None = None
     # per class of commonness (`background`): Σ (1 + ln c)² of terms, of title terms and
     # of names, then how many terms and names are of each class (`_spread`); None before it
@@ -109,14 +109,19 @@ class _Read:
     names: dict[int, int]
 
 
+def as_read(prof: Profile) -> _Read:
+    return _Read(prof, dict(zip(prof.terms, prof.counts, strict=True)),
+                 dict(zip(prof.title, prof.title_counts, strict=True)),
+                 dict(zip(prof.names, prof.name_counts, strict=True)))
+
+
 @functools.lru_cache(maxsize=4096)
 def _read(data: bytes) -> _Read:
     """The same profile bytes come back for item after item while a story is recent: decoding
     them and building their maps once is a memo, not state (the bytes are the key)."""
-    prof = _profile_dec.decode(data)
-    return _Read(prof, dict(zip(prof.terms, prof.counts, strict=True)),
-                 dict(zip(prof.title, prof.title_counts, strict=True)),
-                 dict(zip(prof.names, prof.name_counts, strict=True)))
+    return as_read(_profile_dec.decode(data))
+
+
 _SCALE2 = [0.0] + [(1.0 + math.log(c)) ** 2 for c in range(1, 64)]
 
 
@@ -141,12 +146,6 @@ def _spread(lang: str, prof: Profile) -> list[float]:
             if count != 1:
                 out[offset + c] += _scale2(count) - 1.0
     return out
-
-
-def _log_norm2(counts: Sequence[float]) -> float:
-    """Σ (1 + ln c)² over a profile field's counts: its squared norm when every term weighs 1."""
-    log = math.log
-    return sum((1.0 + log(c)) ** 2 for c in counts if c > 0)
 
 
 def _top(counts: dict[int, float], limit: int) -> tuple[list[int], list[float]]:
@@ -192,6 +191,5 @@ def merge(known: Profile | None, story: str, first: str, lang: str, item: StoryT
     prof = Profile(story=story, first=first, lang=lang, started=started, updated=updated, items=items,
                    terms=t, counts=tc, title=ti, title_counts=[int(v) for v in tic], names=nm,
                    name_counts=[int(v) for v in nc], values=sorted(values)[:MAX_PROFILE_VALUES],
-                   related_to=related_to, places=sorted(places), days=sorted(days),
-                   norms=(_log_norm2(tc), _log_norm2(tic), _log_norm2(nc)))
+                   related_to=related_to, places=sorted(places), days=sorted(days))
     return msgspec.structs.replace(prof, spread=_spread(lang, prof))

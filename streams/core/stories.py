@@ -41,7 +41,18 @@ from dataclasses import dataclass, field
 import msgspec
 
 from streams.core.places import places_conflict
-from streams.core.profiles import PRIOR_BUCKETS, Profile, _profile_dec, _Read, _read, _spread, background, bucket_share, merge
+from streams.core.profiles import (
+    PRIOR_BUCKETS,
+    Profile,
+    _profile_dec,
+    _Read,
+    _read,
+    _spread,
+    as_read,
+    background,
+    bucket_share,
+    merge,
+)
 from streams.core.storyterms import StoryTerms
 
 GetMany = Callable[[Sequence[str]], Sequence[bytes | None]]
@@ -65,6 +76,7 @@ WEIGHTS: dict[str, float] = {
     "place_conflict": -1.96, "day_conflict": -1.08, "cover": 2.49,
 }
 JOIN_P = 0.30
+_PSEUDO_DF = [PRIOR_ITEMS * bucket_share(k) for k in range(PRIOR_BUCKETS + 1)]
 RELATED_P = 0.5
 
 
@@ -138,8 +150,6 @@ def _sigmoid(x: float) -> float:
 
 
 _enc = msgspec.msgpack.Encoder()
-
-
 _pair_dec = msgspec.msgpack.Decoder(tuple[float, float])
 
 
@@ -186,7 +196,8 @@ class Context:
         # The weight of a story's term that this item lacks (its frequency was not read): that of
         # a term seen once, of its class of commonness (`once[class]`), by the same rule as the
         # item's own terms, so that a→b and b→a weigh alike.
-        self.once = [math.log(1.0 + docs / (1.0 + PRIOR_ITEMS * bucket_share(k))) for k in range(PRIOR_BUCKETS + 1)]
+        pseudo = _PSEUDO_DF  # the ordinary documents of each class that hold a term
+        self.once = [math.log(1.0 + docs / (1.0 + p)) for p in pseudo]
         self.once2 = [w * w for w in self.once]
         prior = background(lang)
         self.writes: dict[str, bytes] = {keys[0]: _enc.encode((n, at))}
@@ -197,7 +208,7 @@ class Context:
             df = _decayed(data, at) + 1.0
             k = self.classes[h] = prior.get(h, 0)
             self.writes[key] = _enc.encode((df, at))
-            self.idf[h] = math.log(1.0 + docs / (df + PRIOR_ITEMS * bucket_share(k)))
+            self.idf[h] = math.log(1.0 + docs / (df + pseudo[k]))
         for h in terms.title:
             if h not in self.idf:  # a title term beyond the item's MAX_TERMS heaviest: seen once
                 k = self.classes[h] = prior.get(h, 0)
@@ -352,9 +363,7 @@ def features(item: StoryTerms, at: float, prof: Profile, idf: dict[int, float], 
     k = PRIOR_BUCKETS + 1
     spread = prof.spread if prof.spread and len(prof.spread) == 5 * k else _spread(prof.lang, prof)
     if read is None:
-        read = _Read(prof, dict(zip(prof.terms, prof.counts, strict=True)),
-                     dict(zip(prof.title, prof.title_counts, strict=True)),
-                     dict(zip(prof.names, prof.name_counts, strict=True)))
+        read = as_read(prof)
     text = _cosine_with(v.x, v.x_norm, read.terms, spread[:k], idf, once2, classes)
     title = _cosine_with(v.xt, v.xt_norm, read.title, spread[k:2 * k], idf, once2, classes)
     names = _cosine_with(v.xn, v.xn_norm, read.names, spread[2 * k:3 * k], idf, once2, classes)
