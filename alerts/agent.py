@@ -29,7 +29,6 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-import msgspec
 
 from alerts import delivery
 from streams.agents import (
@@ -93,8 +92,7 @@ async def _fan_out_one(alert: Alert, now: float) -> list[Any]:
     rule = config.rules.get(alert.rule)
     if rule is not None and rule.spec.digest:
         # Its rule sends digests: the alert joins its group in the aggregate stage.
-        ev = RuleEvent(kind="digest", rule=alert.rule, at=now, alert=alert, spec=msgspec.to_builtins(rule.spec),
-                       receivers=list(rule.receivers))
+        ev = RuleEvent(kind="digest", rule=alert.rule, at=now, alert=alert, **rule.as_sent())
         return [await rule_events_topic.send(key=alert.rule.encode(), value=encode(ev))]
     return await _tasks(alert, now)
 

@@ -12,6 +12,9 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
 
 from alerts.model import ReceiverSpec, RuleSetSpec, RuleSpec
 from alerts.query import Fields, item_fields
@@ -47,6 +50,11 @@ class CompiledRule:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def as_sent(self) -> dict[str, Any]:
+        """The rule as a RuleEvent carries it (`spec`, `receivers`), for an aggregate stage that
+        has not loaded it (yet)."""
+        return {"spec": msgspec.to_builtins(self.spec), "receivers": list(self.receivers)}
 
 
 @dataclass(frozen=True, slots=True)

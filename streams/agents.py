@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from aiokafka import ConsumerRecord
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
@@ -338,9 +337,7 @@ class _Decide:
         out = [await alerts_topic.send(key=key, value=value) for key, value in alert_records(self.alerts)]
         for rule, items in self.rule_items.items():
             compiled = config.rules.get(rule)
-            ev = RuleEvent(kind="items", rule=rule, items=items,
-                           spec=msgspec.to_builtins(compiled.spec) if compiled is not None else None,
-                           receivers=list(compiled.receivers) if compiled is not None else [])
+            ev = RuleEvent(kind="items", rule=rule, items=items, **(compiled.as_sent() if compiled is not None else {}))
             out.append(await rule_events_topic.send(key=rule.encode(), value=encode(ev)))
         self.alerts.clear()
         self.rule_items.clear()

@@ -284,14 +284,14 @@ class Loaded:
 def test_an_event_for_a_rule_this_worker_has_not_loaded_yet_is_counted_with_the_senders_spec(tmp_path: Path) -> None:
     """Issue 16, hole 9: rule-set reloads are per worker; the aggregate stage used to drop the
     events of a rule another worker had already loaded."""
-    import msgspec
 
     from streams.schema import RuleEvent
 
     s = spec(tmp_path, "    type: frequency\n    window: 1h\n    threshold: 2\n")
     st = Store()
-    ev = RuleEvent(kind="items", rule="r", items=[event(T0, "a"), event(T0 + 60, "b")],
-                   spec=msgspec.to_builtins(s), receivers=["webhook"])
+    from alerts.engine import CompiledRule
+    sender = CompiledRule(s, lambda item: True, ("webhook",))  # the rule as the sending worker had it
+    ev = RuleEvent(kind="items", rule="r", items=[event(T0, "a"), event(T0 + 60, "b")], **sender.as_sent())
     res = st.apply(aggregator.on_event(ev, 0, 0, 1, Loaded(), st.get_many, T0 + 60))
     assert [a.rule for a in res.alerts] == ["r"] and res.alerts[0].receivers == ["webhook"]
     bare = RuleEvent(kind="items", rule="r", items=[event(T0, "c")])  # an event from before: no spec
