@@ -1,6 +1,6 @@
 """The aggregate stage's decisions: what a rule event, a digest entry or a tick changes, and
 which alerts and digest notifications it produces. Pure: state is read through `get_many` and
-written back from the returned `AggResult` (the shell is alerts/agent.py).
+written back from the returned `AggResult` (the shell is alerts/aggregate_stage.py).
 
 State keys (the worker's `aggregates` table):
   g:<rule>            RuleState: when the rule was first seen here, its groups and when each was last seen

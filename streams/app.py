@@ -1,4 +1,5 @@
-"""The one faust.App: its settings, topics and tables. Agents live in streams/agents.py.
+"""The worker's faust.App, its topics and its tables, declared for the composition root
+(streams/wiring.py); importing this module creates nothing.
 
 Topics carry raw bytes (encoded by streams.schema), so a poison value reaches our code, which
 dead-letters it, instead of failing inside faust's deserialiser. Tables live in RocksDB
@@ -7,7 +8,7 @@ dead-letters it, instead of failing inside faust's deserialiser. Tables live in 
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -16,13 +17,11 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import CollectorRegistry, Gauge
 
 from streams import hooks
-from streams.config import Settings, load_settings, worker_id
+from streams.config import Settings
 from streams.kafka import TrackingProducer
 from streams.schema import APP_ID, TABLES, changelog_topic
 from streams.state import BatchTable
 from streams.topics import AGGREGATE_TTL_S, LEDGER_TTL_S
-
-WORKER_ID = worker_id(os.environ.get("WARWIRE_WORKER_ID"))
 
 
 class IdempotentProducer(faust_aiokafka.Producer):
@@ -91,7 +90,7 @@ class NoGapConsumer(faust_aiokafka.Consumer):
     source topics have neither, and after a rebalance a prefetched record can arrive out of
     order (faust #221) and make the records before it a "gap" that is committed unprocessed.
     Without gaps, a commit never passes an offset that was not processed; the agents detect
-    the jump itself (streams.agents.Continuity) and restart the worker."""
+    the jump itself (streams.shell.Continuity) and restart the worker."""
 
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
         return None
@@ -110,11 +109,11 @@ class WarwireApp(faust.App):
         return Transport(self.conf.broker_consumer, self)
 
 
-def create_app(settings: Settings, app_id: str = APP_ID) -> WarwireApp:
+def create_app(settings: Settings, worker_id: str = "0", app_id: str = APP_ID) -> WarwireApp:
     """The faust app with warwire's settings (also used by the pass-through benchmark baseline,
     so that both run with the same producer, commit and store settings)."""
     hooks.check()  # the private faust/aiokafka names overridden below are all still there
-    datadir = settings.worker_data / f"worker-{WORKER_ID}"
+    datadir = settings.worker_data / f"worker-{worker_id}"
     return WarwireApp(
         settings.topic(app_id),
         broker=",".join(f"kafka://{h}" for h in settings.bootstrap.split(",")),
@@ -130,7 +129,7 @@ def create_app(settings: Settings, app_id: str = APP_ID) -> WarwireApp:
         stream_wait_empty=False,
         # Static membership: a worker restarted with the same id takes its partitions back at
         # once, without a rebalance that waits for the old member's session to time out.
-        consumer_group_instance_id=f"{settings.topic(app_id)}-{WORKER_ID}",
+        consumer_group_instance_id=f"{settings.topic(app_id)}-{worker_id}",
         broker_session_timeout=20.0,  # a worker that is gone for good loses its partitions after 20 s
         broker_heartbeat_interval=3.0,
         broker_commit_every=100,
@@ -142,26 +141,25 @@ def create_app(settings: Settings, app_id: str = APP_ID) -> WarwireApp:
     )
 
 
-settings = load_settings()
-app = create_app(settings)
+@dataclass(frozen=True)
+class Topics:
+    raw: Any
+    analyzed: Any   # stage 2's input, keyed by language (streams.core.pipeline.shard_key)
+    alerts: Any
+    deliveries: Any  # one task per alert and receiver, read by one lane agent per receiver
+    stories: Any
+    rule_events: Any  # items of rules over many items, digest entries and ticks, keyed by rule
+    dlq: Any
 
-raw_topic = app.topic(settings.topic("warwire.raw"), key_type=bytes, value_type=bytes,
-                      key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-# Stage 2's input, keyed by language (streams.core.pipeline.shard_key): see docs/architecture.md.
-analyzed_topic = app.topic(settings.topic("warwire.analyzed"), key_type=bytes, value_type=bytes,
-                           key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-alerts_topic = app.topic(settings.topic("warwire.alerts"), key_type=bytes, value_type=bytes,
-                         key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-# Delivery tasks, one per alert and receiver, read by one lane agent per receiver (alerts/agent.py).
-deliveries_topic = app.topic(settings.topic("warwire.deliveries"), key_type=bytes, value_type=bytes,
-                        key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-stories_topic = app.topic(settings.topic("warwire.stories"), key_type=bytes, value_type=bytes,
-                          key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-# Items for rules over many items, digest entries and ticks, keyed by rule (alerts/agent.py).
-rule_events_topic = app.topic(settings.topic("warwire.rule-events"), key_type=bytes, value_type=bytes,
-                              key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-dlq_topic = app.topic(settings.topic("warwire.dlq"), key_type=bytes, value_type=bytes,
-                      key_serializer="raw", value_serializer="raw", partitions=1)
+
+def declare_topics(app: WarwireApp, settings: Settings) -> Topics:
+    def topic(name: str, partitions: int = settings.partitions) -> Any:
+        return app.topic(settings.topic(name), key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw", partitions=partitions)
+
+    return Topics(raw=topic("warwire.raw"), analyzed=topic("warwire.analyzed"), alerts=topic("warwire.alerts"),
+                  deliveries=topic("warwire.deliveries"), stories=topic("warwire.stories"),
+                  rule_events=topic("warwire.rule-events"), dlq=topic("warwire.dlq", partitions=1))
 
 
 # RocksDB per table partition: small memtables and cache, so that a worker's memory is bounded
@@ -171,21 +169,29 @@ ROCKSDB = {"write_buffer_size": 16 * 1024 * 1024, "max_write_buffer_number": 2,
            "block_cache_size": 16 * 1024 * 1024, "bloom_filter_size": 10}
 
 
-def _table(name: str, help: str, kind: type = faust.Table, **options: Any) -> Any:
-    # Keys and values are bytes we encode ourselves (the app's serializers are "raw").
-    return app.tables.add(kind(app, name=name, default=None, key_type=bytes, value_type=bytes,
-                               partitions=settings.partitions, help=help, beacon=app.tables.beacon,
-                               options={**ROCKSDB, **options}))
+@dataclass(frozen=True)
+class Tables:
+    dedupe: BatchTable     # stage 2: item, url, text, candidate, story and rule-fired keys
+    delivered: BatchTable  # the delivery ledger: alert id:receiver -> delivery state
+    aggregates: BatchTable  # the aggregate stage's windows, new_term values and digests
 
 
-# Stage 2's state (streams/state.py): one changelog record per item; keys expire after the
-# horizon plus a day (RocksDB TTL, and the changelog's retention set in streams/topics.py).
-dedupe_state = _table(TABLES[0], "item, url, text, candidate, story and rule-fired keys (streams.core.dedupe)",
-                      BatchTable, ttl=int(settings.state_ttl_s))
-delivered = _table(TABLES[1], "alert id:receiver -> delivery state (alerts.delivery ledger states)", BatchTable,
-                   ttl=int(LEDGER_TTL_S))
-# The aggregate stage's windows, new_term values and digests (alerts/aggregator.py), kept 35 days.
-aggregates = _table(TABLES[2], "rule windows, new_term values, digests (alerts.aggregator)", BatchTable,
-                    ttl=int(AGGREGATE_TTL_S))
-# streams/topics.py creates these changelogs before faust starts; the names must agree.
-assert all(t._changelog_topic_name() == changelog_topic(app.conf.id, t.name) for t in (dedupe_state, delivered, aggregates))
+def declare_tables(app: WarwireApp, settings: Settings) -> Tables:
+    """The three BatchTables (streams/state.py); keys expire by RocksDB TTL and by their
+    changelog's retention (streams/topics.py creates the changelogs before faust starts)."""
+    def table(name: str, help: str, ttl: float) -> Any:
+        # Keys and values are bytes we encode ourselves (the app's serializers are "raw").
+        return app.tables.add(BatchTable(app, name=name, default=None, key_type=bytes, value_type=bytes,
+                                         partitions=settings.partitions, help=help, beacon=app.tables.beacon,
+                                         options={**ROCKSDB, "ttl": int(ttl)}))
+
+    tables = Tables(
+        dedupe=table(TABLES[0], "item, url, text, candidate, story and rule-fired keys (streams.core.dedupe)",
+                     settings.state_ttl_s),
+        delivered=table(TABLES[1], "alert id:receiver -> delivery state (alerts.delivery ledger states)", LEDGER_TTL_S),
+        aggregates=table(TABLES[2], "rule windows, new_term values, digests (alerts.aggregator)", AGGREGATE_TTL_S))
+    for t in (tables.dedupe, tables.delivered, tables.aggregates):
+        if t._changelog_topic_name() != changelog_topic(app.conf.id, t.name):
+            raise RuntimeError(f"table {t.name}: faust names its changelog {t._changelog_topic_name()}, "
+                               f"streams/topics.py creates {changelog_topic(app.conf.id, t.name)}")
+    return tables

@@ -163,7 +163,7 @@ async def run(settings: Settings, demo: bool = False, duration_s: float | None =
                 code = 1
                 break
             for child in exited:
-                # A worker exits on purpose when it must not commit (streams.agents.confirm,
+                # A worker exits on purpose when it must not commit (streams.shell.confirm,
                 # Continuity): start it again, as a service manager would; give up if it keeps dying.
                 recent = [t for t in restarts.get(child.name, []) if time.monotonic() - t < 60.0]
                 log.warning("child_exited", child=child.name, code=child.proc.returncode, restarts_last_minute=len(recent))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from streams import logs
 from streams.config import load_settings
@@ -18,9 +19,10 @@ def main(loglevel: str = "info") -> None:
     asyncio.run(ensure_topics(settings))
     import faust
 
-    from alerts import agent, aggregate_agent  # noqa: F401 - registers the delivery and aggregate agents
-    from streams import agents  # noqa: F401 - registers the agents on the app
-    from streams.app import app
+    from streams.config import worker_id
+    from streams.wiring import build_worker
+
+    built = build_worker(settings, worker_id(os.environ.get("WARWIRE_WORKER_ID")))
 
     class Worker(faust.Worker):
         def _setup_logging(self) -> None:
@@ -28,5 +30,5 @@ def main(loglevel: str = "info") -> None:
             pass
 
     settings.worker_data.mkdir(parents=True, exist_ok=True)
-    worker = Worker(app, loglevel=loglevel, redirect_stdouts=False, quiet=True)
+    worker = Worker(built.app, loglevel=loglevel, redirect_stdouts=False, quiet=True)
     worker.execute_from_commandline()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-AGENT_MODULES = ("streams/agents.py", "alerts/agent.py", "alerts/aggregate_agent.py")
+AGENT_MODULES = ("streams/stages.py", "alerts/delivery_lanes.py", "alerts/aggregate_stage.py")
 
 
 def _agent_loops(path: Path) -> list[tuple[str, ast.AsyncFor]]:
@@ -39,13 +39,13 @@ def test_every_agent_handles_its_batches_inside_the_guard() -> None:
 
 def test_the_guard_ends_the_worker_on_a_failure_and_lets_cancellation_through(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from streams import agents
+    from streams import shell
 
     exits: list[tuple[str, str]] = []
-    monkeypatch.setattr(agents, "_abort", lambda stage, reason: exits.append((stage, reason)))
+    monkeypatch.setattr(shell, "abort", lambda stage, reason: exits.append((stage, reason)))
 
     async def batch(exc: BaseException | None) -> str:
-        async with agents.uncommitted_on_failure("decide"):
+        async with shell.uncommitted_on_failure("decide"):
             if exc is not None:
                 raise exc
         return "acked"

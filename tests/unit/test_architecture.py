@@ -105,3 +105,25 @@ def test_pure_cores_import_only_pure_cores() -> None:
         return m.startswith(PURE) or m in PURE_MODULES
     graph = import_graph()
     assert {m: sorted(t for t in ts if not pure(t)) for m, ts in graph.items() if pure(m) and not all(map(pure, ts))} == {}
+
+
+def test_importing_every_module_builds_nothing() -> None:
+    """Issue 16: the worker is built by streams.wiring.build_worker, never as an import's side
+    effect (before, importing the old streams.agents built the app, its tables, metrics and config)."""
+    modules = sorted(m for m in import_graph() if not m.endswith("__main__"))
+    code = f"""
+import gc, importlib
+import faust, prometheus_client
+for name in {modules!r}:
+    importlib.import_module(name)
+from streams.live_config import LiveConfig
+from streams.metrics import PipelineMetrics
+objs = gc.get_objects()
+print(sum(isinstance(o, faust.App) for o in objs),
+      sum(isinstance(o, prometheus_client.CollectorRegistry) and o is not prometheus_client.REGISTRY for o in objs),
+      sum(isinstance(o, (LiveConfig, PipelineMetrics)) for o in objs),
+      sum(n.startswith('warwire') for n in prometheus_client.REGISTRY._names_to_collectors))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "0", "0", "0"], out.stdout + out.stderr[-2000:]

@@ -1,4 +1,5 @@
-"""Delivery agents: thin shells around alerts.delivery.
+"""Delivery agents, registered on a worker by `register` (called by the composition root,
+streams/wiring.py): thin shells around alerts.delivery.
 
   warwire.alerts ──deliver──▶ warwire.deliveries ──┬─ lane agent for receiver A ──▶ A
    (one task per alert and HTTP receiver;           ├─ lane agent for receiver B ──▶ B
@@ -31,20 +32,9 @@ from typing import Any
 import aiohttp
 
 from alerts import delivery
-from streams.agents import (
-    BATCH_MAX,
-    BATCH_WAIT_S,
-    Continuity,
-    _each,
-    _letter,
-    config,
-    confirm,
-    log,
-    metrics,
-    uncommitted_on_failure,
-)
-from streams.app import alerts_topic, app, delivered, deliveries_topic, dlq_topic, rule_events_topic
+from streams.runtime import Worker
 from streams.schema import Alert, AlertBatch, DeadLetter, DeliveryTask, RuleEvent, decode, encode, utcnow
+from streams.shell import BATCH_MAX, BATCH_WAIT_S, confirm, log, uncommitted_on_failure
 from streams.state import StateBatch
 
 LANE_BATCH = 16
@@ -52,82 +42,80 @@ LANE_CONCURRENCY = 8
 # A batch whose tasks are all not yet due waits at most this long (a rebalance waits for it);
 # tasks not due by then go back to the end of their lane.
 MAX_WAIT_S = 1.0
-_session: aiohttp.ClientSession | None = None
 
 
-def _http() -> aiohttp.ClientSession:
-    global _session
-    if _session is None or _session.closed:
-        _session = aiohttp.ClientSession()
-    return _session
+class Delivery:
+    """A worker's way out: the fan-out of alerts into delivery tasks, the console, dead letters
+    of alerts, and the HTTP session every lane shares."""
+
+    def __init__(self, w: Worker) -> None:
+        self.w = w
+        self._session: aiohttp.ClientSession | None = None
+
+    def http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def fan_out(self, event: Any) -> list[Any]:
+        """Every alert of an AlertBatch record; one that fails is dead-lettered on its own (its value
+        is that alert, so `warwire alerts dlq replay` can send it again) and the others go on."""
+        batch = decode(AlertBatch, event.value)
+        now = time.time()
+        futures: list[Any] = []
+        for alert in batch.alerts:
+            try:
+                futures.extend(await self._fan_out_one(alert, now))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one alert must not cost its batch
+                log.exception("stage_failed", stage="deliver", alert=alert.id)
+                futures.append(await self.dead_letter_alert(alert, f"fan-out failed: {type(exc).__name__}: {exc}"))
+        return futures
+
+    async def dead_letter_alert(self, alert: Alert, reason: str) -> Any:
+        """The DLQ record of an alert that cannot be delivered; its value is the alert itself, which
+        `warwire alerts dlq replay` publishes again."""
+        letter = DeadLetter(reason=reason, stage="deliver", topic=self.w.topics.alerts.get_topic_name(),
+                            value=encode(alert).decode(), at=utcnow())
+        self.w.metrics.dead_letters.labels("deliver").inc()
+        return await self.w.letters.send(alert.id.encode(), letter)
+
+    async def _fan_out_one(self, alert: Alert, now: float) -> list[Any]:
+        rule = self.w.config.rules.get(alert.rule)
+        if rule is not None and rule.spec.digest:
+            # Its rule sends digests: the alert joins its group in the aggregate stage.
+            ev = RuleEvent(kind="digest", rule=alert.rule, at=now, alert=alert, **rule.as_sent())
+            return [await self.w.topics.rule_events.send(key=alert.rule.encode(), value=encode(ev))]
+        return await self.tasks(alert, now)
+
+    async def tasks(self, alert: Alert, now: float) -> list[Any]:
+        """A delivery task per HTTP receiver; the console is printed here and now (it has no side
+        effect to protect and cannot fail, so it needs neither a lane nor a ledger)."""
+        futures = []
+        m = self.w.metrics
+        for r in alert.receivers:
+            rec = self.w.config.receivers.get(r)
+            if rec is not None and rec.type == "console":
+                await delivery.send(self.http(), rec, alert)
+                m.deliveries.labels(r, "ok").inc()
+                m.delivery_latency.labels(r).observe(max(0.0, now - alert.fired_at.timestamp()))
+                continue
+            futures.append(await self.w.topics.deliveries.send(
+                key=alert.id.encode(), value=encode(DeliveryTask(alert=alert, receiver=r, attempt=1, not_before=now))))
+        return futures
 
 
-async def _fan_out(event: Any) -> list[Any]:
-    """Every alert of an AlertBatch record; one that fails is dead-lettered on its own (its value
-    is that alert, so `warwire alerts dlq replay` can send it again) and the others go on."""
-    batch = decode(AlertBatch, event.value)
-    now = time.time()
-    futures: list[Any] = []
-    for alert in batch.alerts:
-        try:
-            futures.extend(await _fan_out_one(alert, now))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - one alert must not cost its batch
-            log.exception("stage_failed", stage="deliver", alert=alert.id)
-            futures.append(await _dead_letter_alert(alert, f"fan-out failed: {type(exc).__name__}: {exc}"))
-    return futures
-
-
-async def _dead_letter_alert(alert: Alert, reason: str) -> Any:
-    """The DLQ record of an alert that cannot be delivered; its value is the alert itself, which
-    `warwire alerts dlq replay` publishes again."""
-    letter = DeadLetter(reason=reason, stage="deliver", topic=alerts_topic.get_topic_name(),
-                        value=encode(alert).decode(), at=utcnow())
-    metrics.dead_letters.labels("deliver").inc()
-    return await dlq_topic.send(key=alert.id.encode(), value=encode(letter))
-
-
-async def _fan_out_one(alert: Alert, now: float) -> list[Any]:
-    rule = config.rules.get(alert.rule)
-    if rule is not None and rule.spec.digest:
-        # Its rule sends digests: the alert joins its group in the aggregate stage.
-        ev = RuleEvent(kind="digest", rule=alert.rule, at=now, alert=alert, **rule.as_sent())
-        return [await rule_events_topic.send(key=alert.rule.encode(), value=encode(ev))]
-    return await _tasks(alert, now)
-
-
-async def _tasks(alert: Alert, now: float) -> list[Any]:
-    """A delivery task per HTTP receiver; the console is printed here and now (it has no side
-    effect to protect and cannot fail, so it needs neither a lane nor a ledger)."""
-    futures = []
-    for r in alert.receivers:
-        rec = config.receivers.get(r)
-        if rec is not None and rec.type == "console":
-            await delivery.send(_http(), rec, alert)
-            metrics.deliveries.labels(r, "ok").inc()
-            metrics.delivery_latency.labels(r).observe(max(0.0, now - alert.fired_at.timestamp()))
-            continue
-        futures.append(await deliveries_topic.send(
-            key=alert.id.encode(), value=encode(DeliveryTask(alert=alert, receiver=r, attempt=1, not_before=now))))
-    return futures
-
-
-@app.agent(alerts_topic, concurrency=1)
-async def deliver(stream: Any) -> None:
-    continuity = Continuity("deliver")
-    async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_S):
-        async with uncommitted_on_failure("deliver"):
-            continuity.check(events)
-            await confirm("deliver", await _each("deliver", events, _fan_out))
-
-
-class _Lane:
+class Lane:
     """One batch of one lane's tasks: ledger, requests, outcomes."""
 
-    def __init__(self, owns: Callable[[str], bool]) -> None:
-        self.owns = owns
-        self.state = StateBatch(delivered)
+    def __init__(self, out: Delivery, owns: Callable[[str], bool]) -> None:
+        self.out, self.w, self.owns = out, out.w, owns
+        self.state = StateBatch(out.w.tables.delivered)
         self.futures: list[Any] = []
 
     async def run(self, events: Any) -> None:
@@ -136,7 +124,7 @@ class _Lane:
             try:
                 task = decode(DeliveryTask, event.value)
             except Exception as exc:  # noqa: BLE001 - a bad task is dead-lettered, the rest go on
-                self.futures.append(await dlq_topic.send(key=None, value=encode(_letter("attempt", event.message, str(exc)))))
+                self.futures.append(await self.w.letters.send(None, self.w.letters.letter("attempt", event.message, str(exc))))
                 continue
             if self.owns(task.receiver):
                 tasks.append((event.message.partition, task))
@@ -145,28 +133,28 @@ class _Lane:
         due, repeats = delivery.first_of_each(await self._wait_for_due(tasks),
                                               lambda t: delivery.idempotency_key(t.alert.id, t.receiver))
         if repeats:
-            metrics.suppressed.labels("*", "repeated_in_batch").inc(repeats)
+            self.w.metrics.suppressed.labels("*", "repeated_in_batch").inc(repeats)
         todo = []
         for partition, task in due:
-            rec = config.receivers.get(task.receiver) or delivery.Receiver(task.receiver, "console")
+            rec = self.w.config.receivers.get(task.receiver) or delivery.Receiver(task.receiver, "console")
             if rec.type == "console":
                 # A terminal has no side effect to protect: no ledger (a crash may print twice).
-                await delivery.send(_http(), rec, task.alert)
+                await delivery.send(self.out.http(), rec, task.alert)
                 self._delivered(task)
                 continue
             key = delivery.idempotency_key(task.alert.id, task.receiver)
             action = delivery.on_ledger(self.state.get_many(partition, [key])[0], rec.type, task.alert.replayed)
             if action == "skip":
-                metrics.suppressed.labels(task.alert.rule, "already_delivered").inc()
+                self.w.metrics.suppressed.labels(task.alert.rule, "already_delivered").inc()
             elif action == "ambiguous":
                 # Never re-sent by itself (the receiver cannot drop a copy), never skipped either:
                 # dead-lettered, so that `warwire alerts dlq replay` sends it once an operator has
                 # checked the channel (a replayed alert is attempted over an ambiguous ledger).
                 self._stage(partition, key, delivery.AMBIGUOUS)
-                metrics.deliveries.labels(task.receiver, "ambiguous").inc()
+                self.w.metrics.deliveries.labels(task.receiver, "ambiguous").inc()
                 log.warning("delivery_ambiguous", receiver=task.receiver, alert=task.alert.id,
                             reason="a worker stopped during the POST; dead-lettered, not re-sent by itself")
-                self.futures.append(await _dead_letter_alert(
+                self.futures.append(await self.out.dead_letter_alert(
                     task.alert, f"ambiguous: a worker stopped during the POST to {task.receiver}, which cannot "
                                 "drop a copy; check the channel, then `warwire alerts dlq replay` sends it"))
             else:
@@ -180,7 +168,7 @@ class _Lane:
 
         async def attempt(rec: delivery.Receiver, task: DeliveryTask) -> delivery.Outcome:
             async with limit:
-                return await delivery.send(_http(), rec, task.alert)
+                return await delivery.send(self.out.http(), rec, task.alert)
 
         outcomes = await asyncio.gather(*(attempt(rec, task) for _, _, rec, task in todo))
         for (partition, key, _, task), outcome in zip(todo, outcomes, strict=True):
@@ -197,7 +185,7 @@ class _Lane:
             due = [(p, t) for p, t in tasks if t.not_before <= now]
         for _, t in tasks:
             if t.not_before > now:  # back to the end of the lane
-                self.futures.append(await deliveries_topic.send(key=t.alert.id.encode(), value=encode(t)))
+                self.futures.append(await self.w.topics.deliveries.send(key=t.alert.id.encode(), value=encode(t)))
         return due
 
     def _stage(self, partition: int, key: str, state: bytes) -> None:
@@ -205,11 +193,11 @@ class _Lane:
         self.futures.extend(self.state.send(partition, key.encode()))
 
     def _delivered(self, task: DeliveryTask) -> None:
-        metrics.deliveries.labels(task.receiver, "ok").inc()
-        metrics.delivery_latency.labels(task.receiver).observe(max(0.0, time.time() - task.alert.fired_at.timestamp()))
+        self.w.metrics.deliveries.labels(task.receiver, "ok").inc()
+        self.w.metrics.delivery_latency.labels(task.receiver).observe(max(0.0, time.time() - task.alert.fired_at.timestamp()))
 
     async def _after(self, partition: int, key: str, task: DeliveryTask, outcome: delivery.Outcome) -> None:
-        alert, name = task.alert, task.receiver
+        alert, name, metrics = task.alert, task.receiver, self.w.metrics
         metrics.deliveries.labels(name, "ok" if outcome.ok else ("retry" if outcome.retryable else "failed")).inc()
         if outcome.ok:
             self._stage(partition, key, delivery.DELIVERED)
@@ -223,17 +211,17 @@ class _Lane:
                         reason=outcome.reason, retry_in_s=round(wait_s, 2))
             retry = DeliveryTask(alert=alert, receiver=name, attempt=task.attempt + 1,
                                  not_before=time.time() + wait_s, last_error=outcome.reason)
-            self.futures.append(await deliveries_topic.send(key=alert.id.encode(), value=encode(retry)))
+            self.futures.append(await self.w.topics.deliveries.send(key=alert.id.encode(), value=encode(retry)))
             return
         self._stage(partition, key, delivery.FAILED)
         log.error("delivery_dead_lettered", receiver=name, alert=alert.id, reason=outcome.reason)
-        self.futures.append(await _dead_letter_alert(
+        self.futures.append(await self.out.dead_letter_alert(
             alert, f"delivery to {name} failed after {task.attempt} attempt(s): {outcome.reason}"))
 
 
-async def _lane_batch(events: Any, owns: Callable[[str], bool]) -> None:
+async def lane_batch(out: Delivery, events: Any, owns: Callable[[str], bool]) -> None:
     try:
-        await _Lane(owns).run(events)
+        await Lane(out, owns).run(events)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - an escaping exception would lose the batch's tasks
@@ -245,36 +233,49 @@ async def _lane_batch(events: Any, owns: Callable[[str], bool]) -> None:
             except Exception:  # noqa: BLE001 - dead-lettered by the batch itself
                 continue
             if owns(task.receiver):
-                futures.append(await _dead_letter_alert(
+                futures.append(await out.dead_letter_alert(
                     task.alert, f"delivery to {task.receiver} failed: {type(exc).__name__}: {exc}"))
         await confirm("attempt", futures)
 
 
-def _lane(name: str, owns: Callable[[str], bool]) -> None:
-    async def lane(stream: Any) -> None:
-        continuity = Continuity(f"lane {name}")
-        async for events in stream.take_events(LANE_BATCH, within=0.005):
-            async with uncommitted_on_failure(f"lane {name}"):
+def register(w: Worker) -> Delivery:
+    """The fan-out agent over warwire.alerts, one lane agent per HTTP receiver configured at
+    start, the console lane (the console and every receiver without a lane of its own, added or
+    configured by a later reload), and the task that closes the HTTP session on stop."""
+    out = w.parts["delivery"] = Delivery(w)
+
+    async def deliver(stream: Any) -> None:
+        continuity = w.continuity("deliver")
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_S):
+            async with uncommitted_on_failure("deliver"):
                 continuity.check(events)
-                await _lane_batch(events, owns)
+                await confirm("deliver", await w.letters.each("deliver", events, out.fan_out))
 
-    lane.__name__ = lane.__qualname__ = f"lane_{name.replace('-', '_')}"
-    app.agent(deliveries_topic, name=f"warwire.deliver.lane.{name}", concurrency=1)(lane)
+    w.agents["deliver"] = w.app.agent(w.topics.alerts, name="warwire.deliver", concurrency=1)(deliver)
 
+    def add_lane(name: str, owns: Callable[[str], bool]) -> None:
+        async def lane(stream: Any) -> None:
+            continuity = w.continuity(f"lane {name}")
+            async for events in stream.take_events(LANE_BATCH, within=0.005):
+                async with uncommitted_on_failure(f"lane {name}"):
+                    continuity.check(events)
+                    await lane_batch(out, events, owns)
 
-# One lane per HTTP receiver configured at start; the console lane takes the console and every
-# receiver without a lane of its own (added or configured by a later reload).
-_LANES = frozenset(n for n, r in config.receivers.items() if r.configured and r.type != "console")
-for _name in sorted(_LANES):
-    _lane(_name, lambda receiver, mine=_name: receiver == mine)
-_lane("console", lambda receiver: receiver not in _LANES)
+        lane.__name__ = lane.__qualname__ = f"lane_{name.replace('-', '_')}"
+        w.agents[f"lane {name}"] = w.app.agent(w.topics.deliveries, name=f"warwire.deliver.lane.{name}",
+                                               concurrency=1)(lane)
 
+    lanes = frozenset(n for n, r in w.config.receivers.items() if r.configured and r.type != "console")
+    for name in sorted(lanes):
+        add_lane(name, lambda receiver, mine=name: receiver == mine)
+    add_lane("console", lambda receiver: receiver not in lanes)
 
-@app.task
-async def close_http_on_stop() -> None:
-    """Waits until the worker stops, then closes the delivery HTTP session."""
-    try:
-        await asyncio.Event().wait()
-    finally:
-        if _session is not None and not _session.closed:
-            await _session.close()
+    async def close_http_on_stop() -> None:
+        """Waits until the worker stops, then closes the delivery HTTP session."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await out.close()
+
+    w.agents["close_http_on_stop"] = w.app.task(close_http_on_stop)
+    return out
