@@ -13,7 +13,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
@@ -102,6 +102,18 @@ def classify(status: int | None, headers: Mapping[str, str], error: str | None, 
     if status in (408, 425, 429) or status >= 500:
         return Outcome(False, True, f"HTTP {status}", status, retry_after)
     return Outcome(False, False, f"HTTP {status} (not retryable)", status)
+
+
+def retry_tier(wait_s: float, tiers: Sequence[int], due_within_s: float) -> int | None:
+    """Where a task due in `wait_s` waits: None (its lane, which waits up to `due_within_s`
+    itself), else the tier of the longest delay that does not pass its due time (the shortest
+    when even that is longer). A task held for a tier's delay and still not due goes on to the
+    tier that fits what is left, so a wait of W seconds costs about W / max(tiers) records plus a
+    few per shorter tier, never one per second."""
+    if wait_s <= due_within_s:
+        return None
+    fitting = [t for t in tiers if t <= wait_s]
+    return max(fitting) if fitting else min(tiers)
 
 
 def backoff_s(attempt: int, retry_after_s: float | None = None, rng: random.Random | None = None) -> float:

@@ -9,10 +9,13 @@ streams/wiring.py): thin shells around alerts.delivery.
 Every lane agent reads every task and acts only on its own receiver's. faust gives each agent
 its own buffer and commits an offset only when all of them are done with it, so a slow or dead
 receiver holds up its own lane (up to the 4,096 buffered tasks) and no other. A lane works
-through its tasks in small batches, up to LANE_CONCURRENCY requests at once. Retries go back on
-the deliveries topic with their due time. Lanes exist for the receivers configured when the
-worker starts with their URL set; receivers added or configured later share the console lane
-until the next restart.
+through its tasks in small batches, up to LANE_CONCURRENCY requests at once. A retry (or any task
+not yet due) waits in a retry tier (warwire.retry.<n>s, RETRY_TIERS_S): the tier's agent holds its
+head record until it has waited the tier's delay, then hands it on to the deliveries topic when it
+is due, or to the tier that fits what is left; so a task is rewritten a few times per long wait,
+not once a second, and a receiver that asks for an hour does not keep its lane busy. Lanes exist
+for the receivers configured when the worker starts with their URL set; receivers added or
+configured later share the console lane until the next restart.
 
 Ledger (`delivered`, a BatchTable on the deliveries partitions: streams/state.py): before a POST
 the state `sending` is on the broker (its changelog record confirmed, then stored locally); after
@@ -33,7 +36,7 @@ import aiohttp
 
 from alerts import delivery
 from streams.runtime import Worker
-from streams.schema import Alert, AlertBatch, DeadLetter, DeliveryTask, RuleEvent, decode, encode, utcnow
+from streams.schema import RETRY_TIERS_S, Alert, AlertBatch, DeadLetter, DeliveryTask, RuleEvent, decode, encode, utcnow
 from streams.shell import BATCH_MAX, BATCH_WAIT_S, confirm, log, uncommitted_on_failure
 from streams.state import StateBatch
 
@@ -42,6 +45,9 @@ LANE_CONCURRENCY = 8
 # A batch whose tasks are all not yet due waits at most this long (a rebalance waits for it);
 # tasks not due by then go back to the end of their lane.
 MAX_WAIT_S = 1.0
+# When tasks are due and how the retry tiers wait: the wall clock (tests move their own).
+clock = time.time
+pause = asyncio.sleep
 
 
 class Delivery:
@@ -65,7 +71,7 @@ class Delivery:
         """Every alert of an AlertBatch record; one that fails is dead-lettered on its own (its value
         is that alert, so `warwire alerts dlq replay` can send it again) and the others go on."""
         batch = decode(AlertBatch, event.value)
-        now = time.time()
+        now = clock()
         futures: list[Any] = []
         for alert in batch.alerts:
             try:
@@ -107,6 +113,32 @@ class Delivery:
                 continue
             futures.append(await self.w.topics.deliveries.send(
                 key=alert.id.encode(), value=encode(DeliveryTask(alert=alert, receiver=r, attempt=1, not_before=now))))
+        return futures
+
+    async def reschedule(self, task: DeliveryTask) -> Any:
+        """Send a task to its lane if it is due within MAX_WAIT_S, else to the retry tier that
+        fits its wait (delivery.retry_tier)."""
+        tier = delivery.retry_tier(task.not_before - clock(), RETRY_TIERS_S, MAX_WAIT_S)
+        topic = self.w.topics.deliveries if tier is None else self.w.topics.retries[tier]
+        return await topic.send(key=task.alert.id.encode(), value=encode(task))
+
+    async def hold(self, tier: int, events: Any) -> list[Any]:
+        """A retry tier's batch, in order: each task waits until it has been in the tier for
+        `tier` seconds (its record's timestamp) or is due, whichever comes first, then goes on
+        (`reschedule`). Records of a tier arrive in the order they are due, so the head waits and
+        the rest follow."""
+        futures: list[Any] = []
+        for event in events:
+            try:
+                task = decode(DeliveryTask, event.value)
+            except Exception as exc:  # noqa: BLE001 - a bad task is dead-lettered, the rest go on
+                letters = self.w.letters
+                futures.append(await letters.send(None, letters.letter(f"retry {tier}s", event.message, str(exc))))
+                continue
+            wake = min(event.message.timestamp + tier, task.not_before)
+            if wake > clock():
+                await pause(wake - clock())
+            futures.append(await self.reschedule(task))
         return futures
 
 
@@ -177,15 +209,15 @@ class Lane:
         self.state.commit()
 
     async def _wait_for_due(self, tasks: list[tuple[int, DeliveryTask]]) -> list[tuple[int, DeliveryTask]]:
-        now = time.time()
+        now = clock()
         due = [(p, t) for p, t in tasks if t.not_before <= now]
         if not due:
-            await asyncio.sleep(min(MAX_WAIT_S, min(t.not_before for _, t in tasks) - now))
-            now = time.time()
+            await pause(min(MAX_WAIT_S, min(t.not_before for _, t in tasks) - now))
+            now = clock()
             due = [(p, t) for p, t in tasks if t.not_before <= now]
         for _, t in tasks:
-            if t.not_before > now:  # back to the end of the lane
-                self.futures.append(await self.w.topics.deliveries.send(key=t.alert.id.encode(), value=encode(t)))
+            if t.not_before > now:  # to the end of the lane, or to a retry tier
+                self.futures.append(await self.out.reschedule(t))
         return due
 
     def _stage(self, partition: int, key: str, state: bytes) -> None:
@@ -194,14 +226,14 @@ class Lane:
 
     def _delivered(self, task: DeliveryTask) -> None:
         self.w.metrics.deliveries.labels(task.receiver, "ok").inc()
-        self.w.metrics.delivery_latency.labels(task.receiver).observe(max(0.0, time.time() - task.alert.fired_at.timestamp()))
+        self.w.metrics.delivery_latency.labels(task.receiver).observe(max(0.0, clock() - task.alert.fired_at.timestamp()))
 
     async def _after(self, partition: int, key: str, task: DeliveryTask, outcome: delivery.Outcome) -> None:
         alert, name, metrics = task.alert, task.receiver, self.w.metrics
         metrics.deliveries.labels(name, "ok" if outcome.ok else ("retry" if outcome.retryable else "failed")).inc()
         if outcome.ok:
             self._stage(partition, key, delivery.DELIVERED)
-            metrics.delivery_latency.labels(name).observe(max(0.0, time.time() - alert.fired_at.timestamp()))
+            metrics.delivery_latency.labels(name).observe(max(0.0, clock() - alert.fired_at.timestamp()))
             log.info("delivered", receiver=name, alert=alert.id, rule=alert.rule, attempt=task.attempt)
             return
         if outcome.retryable and task.attempt < delivery.MAX_ATTEMPTS:
@@ -210,8 +242,8 @@ class Lane:
             log.warning("delivery_retry", receiver=name, alert=alert.id, attempt=task.attempt,
                         reason=outcome.reason, retry_in_s=round(wait_s, 2))
             retry = DeliveryTask(alert=alert, receiver=name, attempt=task.attempt + 1,
-                                 not_before=time.time() + wait_s, last_error=outcome.reason)
-            self.futures.append(await self.w.topics.deliveries.send(key=alert.id.encode(), value=encode(retry)))
+                                 not_before=clock() + wait_s, last_error=outcome.reason)
+            self.futures.append(await self.out.reschedule(retry))
             return
         self._stage(partition, key, delivery.FAILED)
         log.error("delivery_dead_lettered", receiver=name, alert=alert.id, reason=outcome.reason)
@@ -269,6 +301,21 @@ def register(w: Worker) -> Delivery:
     for name in sorted(lanes):
         add_lane(name, lambda receiver, mine=name: receiver == mine)
     add_lane("console", lambda receiver: receiver not in lanes)
+
+    def add_tier(tier: int) -> None:
+        async def hold(stream: Any) -> None:
+            continuity = w.continuity(f"retry {tier}s")
+            async for events in stream.take_events(LANE_BATCH, within=0.005):
+                async with uncommitted_on_failure(f"retry {tier}s"):
+                    continuity.check(events)
+                    await confirm(f"retry {tier}s", await out.hold(tier, events))
+
+        hold.__name__ = hold.__qualname__ = f"hold_{tier}s"
+        w.agents[f"retry {tier}s"] = w.app.agent(w.topics.retries[tier], name=f"warwire.deliver.retry.{tier}s",
+                                                 concurrency=1)(hold)
+
+    for tier in RETRY_TIERS_S:
+        add_tier(tier)
 
     async def close_http_on_stop() -> None:
         """Waits until the worker stops, then closes the delivery HTTP session."""

@@ -23,6 +23,15 @@ TOPIC_RAW = "warwire.raw"
 TOPIC_ANALYZED = "warwire.analyzed"
 TOPIC_ALERTS = "warwire.alerts"
 TOPIC_DELIVERIES = "warwire.deliveries"
+# Delivery tasks not yet due wait in the retry tier of the longest delay that does not pass their due
+# time (alerts/delivery_lanes.py): a 3,600 s Retry-After is four records, not one a second.
+RETRY_TIERS_S = (2, 15, 120, 900)
+
+
+def retry_topic(tier_s: int) -> str:
+    return f"warwire.retry.{tier_s}s"
+
+
 TOPIC_DLQ = "warwire.dlq"
 TOPIC_FEED_HEALTH = "warwire.feed-health"
 TOPIC_SILENCES = "warwire.silences"

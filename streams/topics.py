@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 from streams.config import Settings
 from streams.schema import (
     APP_ID,
+    RETRY_TIERS_S,
     TABLES,
     TOPIC_ALERTS,
     TOPIC_ANALYZED,
@@ -29,6 +30,7 @@ from streams.schema import (
     TOPIC_SILENCES,
     TOPIC_STORIES,
     changelog_topic,
+    retry_topic,
 )
 
 # Rules over many items remember up to 30 days (new_term's default window), and a little more.
@@ -53,7 +55,7 @@ def pipeline_topics(settings: Settings) -> dict[str, int]:
     p = settings.partitions
     counts = {TOPIC_RAW: p, TOPIC_ANALYZED: p, TOPIC_ALERTS: p, TOPIC_DELIVERIES: p, TOPIC_DLQ: 1,
               TOPIC_FEED_HEALTH: 1, TOPIC_SILENCES: 1, TOPIC_FEED_STATE: 1, TOPIC_STORIES: p, TOPIC_FEEDS: p,
-              TOPIC_RULE_EVENTS: p}
+              TOPIC_RULE_EVENTS: p, **{retry_topic(t): p for t in RETRY_TIERS_S}}
     return {settings.topic(t): n for t, n in counts.items()}
 
 

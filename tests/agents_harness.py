@@ -33,6 +33,7 @@ class Message:
     offset: int
     key: bytes | None
     value: bytes
+    timestamp: float = 0.0  # seconds, as faust gives it
 
     @property
     def tp(self) -> TP:
@@ -93,9 +94,9 @@ class RecordingTopic:
         self.journal.append(("send", self.name))
         return _done(len(self.sent) - 1, self.fail)
 
-    def events(self, partition: int = 0, start: int = 0) -> list[Event]:
+    def events(self, partition: int = 0, start: int = 0, timestamp: float = 0.0) -> list[Event]:
         """What was sent here, as the next stage's events on one partition."""
-        return [Event(Message(self.name, partition, start + i, k, v)) for i, (k, v, _) in enumerate(self.sent)]
+        return [Event(Message(self.name, partition, start + i, k, v, timestamp)) for i, (k, v, _) in enumerate(self.sent)]
 
 
 class _DB:
@@ -152,7 +153,8 @@ class Harness:
         self.w: Worker = build_worker(settings)
         j = self.journal
         self.topics = Topics(**{f: RecordingTopic(getattr(self.w.topics, f).get_topic_name(), j)
-                                for f in Topics.__dataclass_fields__})
+                                for f in Topics.__dataclass_fields__ if f != "retries"},
+                             retries={t: RecordingTopic(topic.get_topic_name(), j) for t, topic in self.w.topics.retries.items()})
         self.tables = Tables(**{f: RecordingTable(f, tmp / "rocks", j) for f in Tables.__dataclass_fields__})
         self.w.topics, self.w.tables = self.topics, self.tables  # type: ignore[assignment]
         self.w.letters = DeadLetters(self.topics.dlq, self.w.metrics)

@@ -4,12 +4,15 @@ continuity; the fan-out and a webhook lane's ledger; the aggregate stage's repla
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from alerts import delivery_lanes
+from alerts.delivery import retry_tier
 from streams import shell
 from streams.core.pipeline import analyze_values
 from streams.schema import AlertBatch, DeliveryTask, NewsItem, decode, encode
@@ -151,3 +154,56 @@ async def test_the_aggregate_stage_counts_a_replayed_event_once(tmp_path: Path, 
     await h.run("aggregate", [more])
     fired = [a for _, v, _ in h.topics.alerts.sent for a in decode(AlertBatch, v).alerts if a.rule == "air-wave"]
     assert len(fired) == 1 and fired[0].reason
+
+
+class Clock:
+    """The lanes' and retry tiers' clock, moved by their own waits instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+        self.waited: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, s: float) -> None:
+        self.waited.append(s)
+        self.now += max(s, 0.0)
+
+
+async def test_an_hour_of_retry_after_is_a_few_held_records_not_one_a_second(
+        tmp_path: Path, hook_rules: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hole 6: a task not yet due went back on the deliveries topic about once a second, so a
+    receiver's `Retry-After: 3600` cost thousands of records and kept its lane busy."""
+    clock = Clock()
+    monkeypatch.setattr(delivery_lanes, "clock", clock.time)
+    monkeypatch.setattr(delivery_lanes, "pause", clock.sleep)
+    answers = iter([Response("slow down", status=429, headers={"Retry-After": "3600"}), Response("ok")])
+    posts: list[float] = []
+
+    def handler(request: Request) -> Response:
+        posts.append(clock.now)
+        return next(answers)
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(handler)
+
+    h = Harness(tmp_path, rules=hook_rules)
+    await h.run("decide", analyzed_events(h, n=1))
+    await h.run("deliver", h.topics.alerts.events())
+    await h.run("lane hook", h.topics.deliveries.events())
+    assert len(posts) == 1 and len(h.topics.deliveries.sent) == 1  # the retry is not on the lane
+    hops = 0
+    while not len(h.topics.deliveries.sent) > 1:
+        (tier, topic), = [(t, topic) for t, topic in h.topics.retries.items() if topic.sent]
+        event = topic.events(timestamp=clock.now)[-1]
+        topic.sent.clear()
+        await h.run(f"retry {tier}s", [event])
+        hops += 1
+        assert hops <= 8, "a long wait went round the tiers too often"
+    assert 3600 <= clock.now - posts[0] < 3600 + 3  # held for the hour the receiver asked, no longer
+    await h.run("lane hook", h.topics.deliveries.events()[1:])
+    assert len(posts) == 2 and hops == 4  # 4 x 900 s
+
+
+def test_each_wait_goes_to_the_longest_tier_it_does_not_overshoot() -> None:
+    tiers = (2, 15, 120, 900)
+    assert [retry_tier(w, tiers, 1.0) for w in (0.5, 1.5, 14, 15, 899, 3600)] == [None, 2, 2, 15, 120, 900]
