@@ -41,11 +41,14 @@ class Receiver:
 
     name: str
     type: str
-    url: Secret | None = None
-    secret: Secret | None = None
+    url: Secret | None = None      # slack-app: the Web API base URL
+    secret: Secret | None = None   # slack-app: the bot token
+    channel: str = ""              # slack-app
 
     @property
     def configured(self) -> bool:
+        if self.type == "slack-app":
+            return self.secret is not None
         return self.type == "console" or self.url is not None
 
 
@@ -53,6 +56,10 @@ def resolve_receivers(specs: Mapping[str, ReceiverSpec], env: Mapping[str, str] 
     env = os.environ if env is None else env
     out: dict[str, Receiver] = {}
     for name, spec in specs.items():
+        if spec.type == "slack-app":
+            token = env.get(spec.token_env or "") or None
+            out[name] = Receiver(name, spec.type, Secret(spec.api_url), Secret(token) if token else None, spec.channel)
+            continue
         url = env.get(spec.url_env or "") or None
         secret = env.get(spec.secret_env or "") or None
         out[name] = Receiver(name, spec.type, Secret(url) if url else None, Secret(secret) if secret else None)
@@ -201,5 +208,6 @@ def on_ledger(state: bytes | None, receiver_type: str, replay: bool = False) -> 
     if state == DELIVERED or (state == AMBIGUOUS and not replay):
         return "skip"
     if state == SENDING:
-        return "attempt" if receiver_type == "webhook" else "ambiguous"
+        # a webhook drops the copy by its key; a slack-app reads the channel for the alert id first
+        return {"webhook": "attempt", "slack-app": "reconcile"}.get(receiver_type, "ambiguous")
     return "attempt"

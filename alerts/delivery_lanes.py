@@ -33,8 +33,11 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from alerts import delivery
+from alerts.slack_app import SlackApp
+from alerts.slack_lane import SlackLane
 from streams.runtime import Worker
 from streams.schema import RETRY_TIERS_S, Alert, AlertBatch, DeadLetter, DeliveryTask, RuleEvent, decode, encode, utcnow
 from streams.shell import BATCH_MAX, BATCH_WAIT_S, confirm, log, uncommitted_on_failure
@@ -50,6 +53,15 @@ clock = time.time
 pause = asyncio.sleep
 
 
+def task_key(task: DeliveryTask) -> bytes:
+    """A task's record key: its story, so that every task of a story, and a slack-app receiver's
+    message for it (in the ledger), share one partition; an alert without a story, its id."""
+    if task.story is not None:
+        return task.story.story.encode()
+    assert task.alert is not None
+    return (task.alert.story or task.alert.id).encode()
+
+
 class Delivery:
     """A worker's way out: the fan-out of alerts into delivery tasks, the console, dead letters
     of alerts, and the HTTP session every lane shares."""
@@ -57,6 +69,7 @@ class Delivery:
     def __init__(self, w: Worker) -> None:
         self.w = w
         self._session: aiohttp.ClientSession | None = None
+        self.slack = SlackApp()
 
     def http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -111,8 +124,8 @@ class Delivery:
                 m.deliveries.labels(r, "ok").inc()
                 m.delivery_latency.labels(r).observe(max(0.0, now - alert.fired_at.timestamp()))
                 continue
-            futures.append(await self.w.topics.deliveries.send(
-                key=alert.id.encode(), value=encode(DeliveryTask(alert=alert, receiver=r, attempt=1, not_before=now))))
+            task = DeliveryTask(alert=alert, receiver=r, attempt=1, not_before=now)
+            futures.append(await self.w.topics.deliveries.send(key=task_key(task), value=encode(task)))
         return futures
 
     async def reschedule(self, task: DeliveryTask) -> Any:
@@ -120,7 +133,7 @@ class Delivery:
         fits its wait (delivery.retry_tier)."""
         tier = delivery.retry_tier(task.not_before - clock(), RETRY_TIERS_S, MAX_WAIT_S)
         topic = self.w.topics.deliveries if tier is None else self.w.topics.retries[tier]
-        return await topic.send(key=task.alert.id.encode(), value=encode(task))
+        return await topic.send(key=task_key(task), value=encode(task))
 
     async def hold(self, tier: int, events: Any) -> list[Any]:
         """A retry tier's batch, in order: each task waits until it has been in the tier for
@@ -162,7 +175,9 @@ class Lane:
                 tasks.append((event.message.partition, task))
         if not tasks:
             return await confirm("attempt", self.futures)
-        due, repeats = delivery.first_of_each(await self._wait_for_due(tasks),
+        waited = await self._wait_for_due(tasks)
+        story_updates = [(p, t) for p, t in waited if t.alert is None]
+        due, repeats = delivery.first_of_each([(p, t) for p, t in waited if t.alert is not None],
                                               lambda t: delivery.idempotency_key(t.alert.id, t.receiver))
         if repeats:
             self.w.metrics.suppressed.labels("*", "repeated_in_batch").inc(repeats)
@@ -178,6 +193,10 @@ class Lane:
             action = delivery.on_ledger(self.state.get_many(partition, [key])[0], rec.type, task.alert.replayed)
             if action == "skip":
                 self.w.metrics.suppressed.labels(task.alert.rule, "already_delivered").inc()
+            elif action == "reconcile":
+                # A slack-app: the channel's history says whether the POST arrived (its metadata
+                # carries the alert id); posted only if it did not.
+                todo.append((partition, key, rec, task, True))
             elif action == "ambiguous":
                 # Never re-sent by itself (the receiver cannot drop a copy), never skipped either:
                 # dead-lettered, so that `warwire alerts dlq replay` sends it once an operator has
@@ -191,20 +210,41 @@ class Lane:
                                 "drop a copy; check the channel, then `warwire alerts dlq replay` sends it"))
             else:
                 self._stage(partition, key, delivery.SENDING)
-                todo.append((partition, key, rec, task))
+                todo.append((partition, key, rec, task, False))
         # `sending` is on the broker, and stored, before any request leaves.
         await confirm("attempt", self.futures)
         self.state.commit()
         self.futures = []
         limit = asyncio.Semaphore(LANE_CONCURRENCY)
 
+        slack = SlackLane(self.out.slack, self.out.http, self.state)
+
         async def attempt(rec: delivery.Receiver, task: DeliveryTask) -> delivery.Outcome:
             async with limit:
                 return await delivery.send(self.out.http(), rec, task.alert)
 
-        outcomes = await asyncio.gather(*(attempt(rec, task) for _, _, rec, task in todo))
-        for (partition, key, _, task), outcome in zip(todo, outcomes, strict=True):
+        async def in_order() -> list[delivery.Outcome]:
+            # A slack-app's tasks one after another: a story's second alert must see the message
+            # its first one posted (and SlackApp.call paces them per channel).
+            return [await slack.deliver(p, rec, task, reconcile) for p, _, rec, task, reconcile in todo
+                    if rec.type == "slack-app"]
+
+        slack_outcomes, *http_outcomes = await asyncio.gather(
+            in_order(), *(attempt(rec, task) for _, _, rec, task, _ in todo if rec.type != "slack-app"))
+        by_slack, by_http = iter(slack_outcomes), iter(http_outcomes)
+        outcomes = [next(by_slack) if rec.type == "slack-app" else next(by_http) for _, _, rec, _, _ in todo]
+        for (partition, key, _, task, _), outcome in zip(todo, outcomes, strict=True):
             await self._after(partition, key, task, outcome)
+        for partition, task in story_updates:  # after the batch's alerts: their messages exist now
+            rec = self.w.config.receivers.get(task.receiver)
+            if rec is None or rec.type != "slack-app" or not rec.configured:
+                continue
+            outcome = await slack.story_update(partition, rec, task)
+            self.futures.extend(self.state.send(partition, f"story:{task.receiver}".encode()))
+            if outcome is not None and not outcome.ok and outcome.retryable and task.attempt < delivery.MAX_ATTEMPTS:
+                wait_s = delivery.backoff_s(task.attempt, outcome.retry_after_s)
+                self.futures.append(await self.out.reschedule(msgspec.structs.replace(
+                    task, attempt=task.attempt + 1, not_before=clock() + wait_s, last_error=outcome.reason)))
         await confirm("attempt", self.futures)
         self.state.commit()
 
@@ -264,7 +304,7 @@ async def lane_batch(out: Delivery, events: Any, owns: Callable[[str], bool]) ->
                 task = decode(DeliveryTask, event.value)
             except Exception:  # noqa: BLE001 - dead-lettered by the batch itself
                 continue
-            if owns(task.receiver):
+            if owns(task.receiver) and task.alert is not None:
                 futures.append(await out.dead_letter_alert(
                     task.alert, f"delivery to {task.receiver} failed: {type(exc).__name__}: {exc}"))
         await confirm("attempt", futures)

@@ -17,6 +17,7 @@ from alerts.model import (
     RECEIVER_TYPES,
     RULE_TYPES,
     SEVERITIES,
+    SLACK_API_URL,
     SPIKE_TYPES,
     ReceiverSpec,
     RuleSetSpec,
@@ -42,7 +43,7 @@ _ONLY_FOR = {
 }
 _REQUIRED = {"frequency": ("window", "threshold"), "spike": ("window",), "new_term": ("field",),
              "flatline": ("window",), "coverage": ("min_outlets",)}
-_RECEIVER_KEYS = {"type", "url_env", "secret_env"}
+_RECEIVER_KEYS = {"type", "url_env", "secret_env", "token_env", "channel", "api_url"}
 # The console receiver always exists: alerts whose receivers are all unconfigured go there.
 CONSOLE = ReceiverSpec(name="console", type="console")
 
@@ -114,8 +115,9 @@ def _env_name(node: Node, what: str) -> str | None:
     """The name of an environment variable. A URL or secret written here instead would be kept
     in the rules file and printed in errors and logs: refused, and never repeated."""
     if not isinstance(node.value, str) or not _ENV_NAME.fullmatch(node.value):
-        looks = isinstance(node.value, str) and ("://" in node.value or "@" in node.value or "/" in node.value)
-        example = "WARWIRE_SLACK_WEBHOOK_URL" if what == "URL" else "WARWIRE_WEBHOOK_SECRET"
+        looks = isinstance(node.value, str) and ("://" in node.value or "@" in node.value or "/" in node.value
+                                                 or node.value.startswith("xox"))
+        example = {"URL": "WARWIRE_SLACK_WEBHOOK_URL", "bot token": "WARWIRE_SLACK_BOT_TOKEN"}.get(what, "WARWIRE_WEBHOOK_SECRET")
         node.error(f"expected the name of an environment variable holding the {what} (such as {example})"
                    + (f", not the {what} itself: move it into the environment" if looks else ""))
         return None
@@ -134,7 +136,29 @@ def _receiver(name: str, node: Node, doc: Doc) -> ReceiverSpec | None:
         return None
     if typ is None:
         return None
-    return ReceiverSpec(name, typ, url_env, secret_env, doc.file, node.line)
+    if typ != "slack-app":
+        for key in ("token_env", "channel", "api_url"):
+            if key in f:
+                f[key].error(f"{key} is for slack-app receivers (a {typ} receiver does not use it)")
+        return ReceiverSpec(name, typ, url_env, secret_env, file=doc.file, line=node.line)
+    missing = [k for k in ("token_env", "channel") if k not in f]
+    if missing:
+        node.error(f"a slack-app receiver needs {' and '.join(missing)} (the variable holding its bot token "
+                   "xoxb-…, and the channel id such as C0123456789)")
+        return None
+    if url_env or secret_env:
+        node.error("a slack-app receiver uses token_env and channel, not url_env or secret_env")
+        return None
+    token_env = _env_name(f["token_env"], "bot token")
+    channel = f["channel"].str()
+    api_url = f["api_url"].str() if "api_url" in f else SLACK_API_URL
+    if api_url is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", api_url):
+        f["api_url"].error("expected an http(s) base URL such as https://slack.com/api/")
+        return None
+    if token_env is None or channel is None or api_url is None:
+        return None
+    return ReceiverSpec(name, typ, token_env=token_env, channel=channel, api_url=api_url.rstrip("/") + "/",
+                        file=doc.file, line=node.line)
 
 
 def _rule(node: Node, doc: Doc, refs: list[tuple[Node, str]]) -> RuleSpec | None:

@@ -10,7 +10,8 @@ GROUP_BY = {"none", "topic", "source", "lang", "feed"}
 NEW_TERM_FIELDS = {"term", "topic", "source", "name"}
 SPIKE_TYPES = {"up", "down", "both"}
 SEVERITIES = {"info", "warning", "critical"}
-RECEIVER_TYPES = {"console", "slack", "webhook"}
+RECEIVER_TYPES = {"console", "slack", "slack-app", "webhook"}
+SLACK_API_URL = "https://slack.com/api/"
 KEYS = {"story", "item"}
 
 
@@ -22,6 +23,10 @@ class ReceiverSpec:
     type: str
     url_env: str | None = None
     secret_env: str | None = None
+    # slack-app: the bot token's variable, the channel (id or name), the Web API base URL
+    token_env: str | None = None
+    channel: str = ""
+    api_url: str = SLACK_API_URL
     file: str = ""
     line: int = 0
 

@@ -41,8 +41,10 @@ class LiveConfig:
         self.receivers = delivery.resolve_receivers(spec.receivers)
         for name, r in self.receivers.items():
             if not r.configured:
-                log.warning("receiver_unconfigured", receiver=name, variable=spec.receivers[name].url_env,
-                            hint="set its url_env variable to deliver there; its alerts go to the console")
+                log.warning("receiver_unconfigured", receiver=name,
+                            variable=spec.receivers[name].url_env or spec.receivers[name].token_env,
+                            hint="set its url_env (slack-app: token_env) variable to deliver there; "
+                                 "its alerts go to the console")
             if r.type == "webhook" and r.secret is None:
                 log.warning("receiver_unsigned", receiver=name, variable=spec.receivers[name].secret_env,
                             hint="its requests go out without X-Warwire-Signature: set secret_env and the variable "

@@ -285,14 +285,17 @@ class RuleEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DeliveryTask(msgspec.Struct, frozen=True, kw_only=True):
-    """One alert owed to one receiver, on the deliveries topic (in the receiver's own partition):
-    the attempt it is on and when that attempt is due."""
+    """One alert owed to one receiver, on the deliveries topic (keyed by story, so that a story's
+    tasks and a slack-app receiver's message for it share a partition): the attempt it is on and
+    when that attempt is due. A task with `story` instead of `alert` asks a slack-app receiver
+    to edit the story's message as outlets join (alerts/slack_app.py)."""
 
-    alert: Alert
+    alert: Alert | None = None
     receiver: str
     attempt: int
     not_before: float
     last_error: str = ""
+    story: StoryUpdate | None = None
     v: int = SCHEMA_VERSION
 
 

@@ -28,7 +28,17 @@ from streams.core.text import LANGUAGES
 from streams.http import serve
 from streams.intake import RawIntake
 from streams.runtime import Worker
-from streams.schema import Alert, AnalyzedBatch, AnalyzedItem, RuleEvent, RuleItem, alert_records, decode, encode
+from streams.schema import (
+    Alert,
+    AnalyzedBatch,
+    AnalyzedItem,
+    DeliveryTask,
+    RuleEvent,
+    RuleItem,
+    alert_records,
+    decode,
+    encode,
+)
 from streams.shell import BATCH_MAX, BATCH_WAIT_S, abort, confirm, log, uncommitted_on_failure
 from streams.state import StateBatch
 from streams.topics import BrokerProbe
@@ -45,6 +55,8 @@ class Decide:
         self.rule_items: dict[str, list[RuleItem]] = {}
         self.alerts: list[Alert] = []
         self.items = 0
+        # slack-app receivers edit a story's message as outlets join (alerts/slack_app.py)
+        self.slack_apps = [n for n, r in w.config.receivers.items() if r.type == "slack-app" and r.configured]
 
     async def __call__(self, event: Any) -> list[Any]:
         batch = decode(AnalyzedBatch, event.value)
@@ -86,6 +98,9 @@ class Decide:
         if res.story_update is not None:
             futures.append(await w.topics.stories.send(key=res.story_update.story.encode(),
                                                        value=encode(res.story_update)))
+            for name in self.slack_apps:
+                task = DeliveryTask(story=res.story_update, receiver=name, attempt=1, not_before=time.time())
+                futures.append(await w.topics.deliveries.send(key=res.story_update.story.encode(), value=encode(task)))
         for alert in res.alerts:
             c["alerts", alert.rule, alert.severity] += 1
             w.metrics.latest_alerts.update(alert.id, alert.fired_at.timestamp(),
