@@ -28,6 +28,7 @@ ahead of the changelog, so a restarted worker never believes in a POST its chang
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,7 @@ import aiohttp
 import msgspec
 
 from alerts import delivery
+from alerts.interactions import Interactions
 from alerts.slack_app import SlackApp
 from alerts.slack_lane import SlackLane
 from streams.runtime import Worker
@@ -365,4 +367,8 @@ def register(w: Worker) -> Delivery:
             await out.close()
 
     w.agents["close_http_on_stop"] = w.app.task(close_http_on_stop)
+    # Editors' buttons on slack-app messages come back here (alerts/interactions.py).
+    clicks = Interactions(os.environ.get("WARWIRE_SLACK_SIGNING_SECRET") or None, w.topics.feedback, w.topics.silences,
+                          lambda: w.config.receivers, out.slack, out.http)
+    w.parts["routes"] = [*w.parts.get("routes", ()), ("POST", "/slack/interactions", clicks.handle)]
     return out

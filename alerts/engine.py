@@ -162,5 +162,5 @@ def make_alert(firing: Firing, tagged: TaggedItem, now: float) -> Alert:
         fired_at=datetime.fromtimestamp(now, UTC), receivers=list(firing.rule.receivers),
         title=item.title, url=item.url, source=item.source, story=tagged.story,
         related_to=tagged.related_to or "", outlets=tagged.outlets, sources=list(tagged.sources), topics=list(tagged.topics),
-        matches=list(tagged.matches), summary=item.summary[:500],
+        matches=list(tagged.matches), summary=item.summary[:500], item=item.id, lang=item.lang,
     )

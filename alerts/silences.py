@@ -22,6 +22,7 @@ class Silence(msgspec.Struct, frozen=True, kw_only=True):
     rule: str | None = None
     topic: str | None = None
     source: str | None = None
+    story: str | None = None  # one story, muted by an editor from Slack
     comment: str = ""
     created_by: str = ""
     v: int = SCHEMA_VERSION
@@ -33,21 +34,23 @@ class Silence(msgspec.Struct, frozen=True, kw_only=True):
         return (self.active(now)
                 and (self.rule is None or self.rule == alert.rule)
                 and (self.topic is None or self.topic in alert.topics)
-                and (self.source is None or self.source == alert.source))
+                and (self.source is None or self.source == alert.source)
+                and (self.story is None or self.story == alert.story))
 
     def describe(self) -> str:
-        parts = [f"{k}={v}" for k, v in (("rule", self.rule), ("topic", self.topic), ("source", self.source)) if v]
+        parts = [f"{k}={v}" for k, v in (("rule", self.rule), ("topic", self.topic), ("source", self.source),
+                                                    ("story", self.story)) if v]
         return " ".join(parts)
 
 
 def new_silence(now: float, duration_s: float, rule: str | None = None, topic: str | None = None,
-                source: str | None = None, comment: str = "", created_by: str = "") -> Silence:
-    if not (rule or topic or source):
-        raise ValueError("a silence needs at least one of rule, topic or source")
+                source: str | None = None, comment: str = "", created_by: str = "", story: str | None = None) -> Silence:
+    if not (rule or topic or source or story):
+        raise ValueError("a silence needs at least one of rule, topic, source or story")
     if duration_s <= 0:
         raise ValueError("a silence needs a positive duration")
     return Silence(id=uuid.uuid4().hex[:12], starts_at=now, ends_at=now + duration_s, rule=rule, topic=topic,
-                   source=source, comment=comment, created_by=created_by)
+                   source=source, story=story, comment=comment, created_by=created_by)
 
 
 def silenced_by(silences: Iterable[Silence], alert: Alert, now: float) -> Silence | None:

@@ -30,6 +30,7 @@ import aiohttp
 import msgspec
 import orjson
 
+from alerts import feedback
 from alerts.render import slack_payload
 from streams.schema import Alert, StoryUpdate
 
@@ -76,8 +77,17 @@ def metadata(alert: Alert) -> dict[str, Any]:
                                                             "rule": alert.rule}}
 
 
-def post_body(alert: Alert, channel: str, thread_ts: str | None = None) -> dict[str, Any]:
-    body = {**slack_payload(alert), "channel": channel, "metadata": metadata(alert),
+def _with_buttons(payload: dict[str, Any], alert: Alert, first: Alert | None = None) -> dict[str, Any]:
+    """The message with the editors' buttons (alerts/feedback.py) as its last block."""
+    actions = feedback.buttons(alert, first)
+    if actions["elements"]:
+        payload = {**payload, "blocks": [*payload["blocks"][:49], actions]}
+    return payload
+
+
+def post_body(alert: Alert, channel: str, thread_ts: str | None = None, first: Alert | None = None) -> dict[str, Any]:
+    """chat.postMessage: the story's message, or (thread_ts, first: the story's first alert) a reply."""
+    body = {**_with_buttons(slack_payload(alert), alert, first), "channel": channel, "metadata": metadata(alert),
             "unfurl_links": False, "unfurl_media": False}
     if thread_ts:
         body["thread_ts"] = thread_ts
@@ -85,7 +95,7 @@ def post_body(alert: Alert, channel: str, thread_ts: str | None = None) -> dict[
 
 
 def update_body(message: StoryMessage) -> dict[str, Any]:
-    return {**slack_payload(message.alert), "channel": message.channel, "ts": message.ts,
+    return {**_with_buttons(slack_payload(message.alert), message.alert), "channel": message.channel, "ts": message.ts,
             "metadata": metadata(message.alert)}
 
 

@@ -65,8 +65,8 @@ class SlackLane:
                 self._keep(partition, rec.name, story, StoryMessage(
                     channel=str(reply.data.get("channel") or rec.channel), ts=str(reply.data["ts"]), alert=alert))
             return _outcome(reply, "chat.postMessage")
-        reply = await self._call(rec, "chat.postMessage", slack_app.post_body(alert, msg.channel, thread_ts=msg.ts),
-                                 msg.channel)
+        reply = await self._call(rec, "chat.postMessage",
+                                 slack_app.post_body(alert, msg.channel, thread_ts=msg.ts, first=msg.alert), msg.channel)
         if not reply.ok:
             return _outcome(reply, "chat.postMessage (thread)")
         await self._edit(partition, rec, story, msgspec.structs.replace(msg, alert=slack_app.merged(msg.alert, alert)))

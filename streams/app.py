@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from streams import hooks
 from streams.config import Settings
 from streams.kafka import TrackingProducer
-from streams.schema import APP_ID, RETRY_TIERS_S, TABLES, changelog_topic, retry_topic
+from streams.schema import APP_ID, RETRY_TIERS_S, TABLES, TOPIC_FEEDBACK, TOPIC_SILENCES, changelog_topic, retry_topic
 from streams.state import BatchTable
 from streams.topics import AGGREGATE_TTL_S, LEDGER_TTL_S
 
@@ -151,6 +151,8 @@ class Topics:
     rule_events: Any  # items of rules over many items, digest entries and ticks, keyed by rule
     dlq: Any
     retries: dict[int, Any]  # delivery tasks waiting to be due, by tier (seconds held)
+    feedback: Any    # editors' actions from Slack
+    silences: Any
 
 
 def declare_topics(app: WarwireApp, settings: Settings) -> Topics:
@@ -161,7 +163,8 @@ def declare_topics(app: WarwireApp, settings: Settings) -> Topics:
     return Topics(raw=topic("warwire.raw"), analyzed=topic("warwire.analyzed"), alerts=topic("warwire.alerts"),
                   deliveries=topic("warwire.deliveries"), stories=topic("warwire.stories"),
                   rule_events=topic("warwire.rule-events"), dlq=topic("warwire.dlq", partitions=1),
-                  retries={t: topic(retry_topic(t)) for t in RETRY_TIERS_S})
+                  retries={t: topic(retry_topic(t)) for t in RETRY_TIERS_S},
+                  feedback=topic(TOPIC_FEEDBACK, partitions=1), silences=topic(TOPIC_SILENCES, partitions=1))
 
 
 # RocksDB per table partition: small memtables and cache, so that a worker's memory is bounded

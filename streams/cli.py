@@ -14,6 +14,7 @@ from streams.tools import (
     _settings,
     cmd_alerts,
     cmd_dedupe,
+    cmd_feedback,
     cmd_ingest,
     cmd_silence,
     cmd_tag,
@@ -263,6 +264,16 @@ def parser() -> argparse.ArgumentParser:
     si.add_argument("--comment", help="with add: why (shown by list)")
     si.add_argument("--all", action="store_true", help="with list: include expired silences")
     si.set_defaults(fn=cmd_silence)
+
+    fb = sub.add_parser("feedback", help="export the editors' actions from Slack as labelled JSONL",
+                        description="Reads warwire.feedback (the buttons on slack-app messages: docs/slack.md). "
+                                    "--kind topics: items with `topics` (the alert's topics less those editors marked "
+                                    "wrong), as `warwire taxonomy eval` reads them; --kind stories: pairs "
+                                    "{a, b, duplicate: false} in the format of tests/data/eval/duplicates.jsonl.")
+    fb.add_argument("action", choices=["export"])
+    fb.add_argument("--kind", choices=["topics", "stories"], default="topics")
+    fb.add_argument("-o", "--output", help="write here instead of stdout")
+    fb.set_defaults(fn=cmd_feedback)
 
     from streams.taxonomy_cli import add_parser as add_taxonomy
 

@@ -35,6 +35,7 @@ def retry_topic(tier_s: int) -> str:
 TOPIC_DLQ = "warwire.dlq"
 TOPIC_FEED_HEALTH = "warwire.feed-health"
 TOPIC_SILENCES = "warwire.silences"
+TOPIC_FEEDBACK = "warwire.feedback"  # editors' actions from Slack (alerts/feedback.py)
 TOPIC_FEED_STATE = "warwire.feed-state"
 TOPIC_STORIES = "warwire.stories"
 TOPIC_RULE_EVENTS = "warwire.rule-events"  # items for frequency/spike/new_term/flatline rules, digests, ticks
@@ -226,6 +227,8 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     digest: list[DigestEntry] = msgspec.field(default_factory=list)
     digest_total: int = 0  # alerts the digest stands for: its entries plus older ones not listed
     replayed: bool = False  # published again by `warwire alerts dlq replay`
+    item: str = ""  # the id of the item that fired it (per-item rules)
+    lang: str = ""
     v: int = SCHEMA_VERSION
 
 

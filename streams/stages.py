@@ -211,7 +211,7 @@ def register(w: Worker) -> None:
     }
 
     async def start_http() -> None:
-        await serve(m.registry, checks, w.settings.metrics_port)
+        await serve(m.registry, checks, w.settings.metrics_port, routes=w.parts.get("routes", ()))
         await analyzers.warm_up(w.config.taxonomy)
         asyncio.ensure_future(broker_probe.run())
         # The story tier's term classes (≈ 3 s for the five languages), built now rather than in

@@ -277,3 +277,34 @@ def cmd_silence(args: argparse.Namespace) -> int:
     asyncio.run(silence_store.put(settings, expired(current[args.id], now)))
     print(f"expired {args.id}")
     return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    """`warwire feedback export`: the editors' actions from Slack as labelled JSONL."""
+    from alerts.feedback import Feedback, export
+    from streams.kafka import read_batches
+    from streams.schema import TOPIC_FEEDBACK, RecordError, decode
+
+    settings = _settings(args)
+
+    async def read() -> list[Feedback]:
+        out = []
+        async for batch in read_batches(settings.bootstrap, settings.topic(TOPIC_FEEDBACK)):
+            for r in batch:
+                try:
+                    out.append(decode(Feedback, r.value))
+                except RecordError as exc:
+                    print(f"warwire feedback export: {TOPIC_FEEDBACK}[{r.partition}]@{r.offset}: skipped: {exc}",
+                          file=sys.stderr)
+        return out
+
+    lines = export(asyncio.run(read()), args.kind)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        for line in lines:
+            out.write(orjson.dumps(line).decode() + "\n")
+    finally:
+        if args.output:
+            out.close()
+    print(f"warwire feedback export: {len(lines)} labelled {args.kind} line(s)", file=sys.stderr)
+    return 0

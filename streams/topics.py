@@ -24,6 +24,7 @@ from streams.schema import (
     TOPIC_DLQ,
     TOPIC_FEED_HEALTH,
     TOPIC_FEED_STATE,
+    TOPIC_FEEDBACK,
     TOPIC_FEEDS,
     TOPIC_RAW,
     TOPIC_RULE_EVENTS,
@@ -55,7 +56,7 @@ def pipeline_topics(settings: Settings) -> dict[str, int]:
     p = settings.partitions
     counts = {TOPIC_RAW: p, TOPIC_ANALYZED: p, TOPIC_ALERTS: p, TOPIC_DELIVERIES: p, TOPIC_DLQ: 1,
               TOPIC_FEED_HEALTH: 1, TOPIC_SILENCES: 1, TOPIC_FEED_STATE: 1, TOPIC_STORIES: p, TOPIC_FEEDS: p,
-              TOPIC_RULE_EVENTS: p, **{retry_topic(t): p for t in RETRY_TIERS_S}}
+              TOPIC_RULE_EVENTS: p, TOPIC_FEEDBACK: 1, **{retry_topic(t): p for t in RETRY_TIERS_S}}
     return {settings.topic(t): n for t, n in counts.items()}
 
 

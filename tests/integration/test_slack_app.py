@@ -3,14 +3,21 @@ stand-in of Slack's Web API (tests/slack_api.py, payloads validated with slack_s
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
+from alerts import feedback
 from streams.schema import NewsItem
 from tests.conftest import publish, wait_until
 from tests.integration.test_delivery import ready
@@ -78,3 +85,68 @@ async def test_a_sigkill_mid_stream_still_leaves_one_message_per_story(api, run_
     time.sleep(3)
     assert len(top_level(api)) == 2, api.calls
     assert api.invalid == []
+
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+def post_click(env: dict[str, str], body: bytes, ts: str | None, sig: str | None) -> int:
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if ts is not None:
+        headers["X-Slack-Request-Timestamp"] = ts
+    if sig is not None:
+        headers["X-Slack-Signature"] = sig
+    req = urllib.request.Request(f"http://127.0.0.1:{env['WARWIRE_METRICS_PORT']}/slack/interactions", data=body,
+                                 headers=headers, method="POST")
+    try:
+        return urllib.request.urlopen(req, timeout=20).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def block_actions(message: dict, action_id: str) -> bytes:
+    (button,) = [e for e in message["blocks"][-1]["elements"] if e["action_id"] == action_id]
+    payload = {"type": "block_actions", "user": {"id": "U042EDITOR", "username": "anna"}, "channel": {"id": "C0NEWS"},
+               "message": message, "actions": [{"action_id": action_id, "value": button["value"], "type": "button"}]}
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+async def test_a_signed_click_mutes_the_story_and_unsigned_or_stale_ones_get_401(api, run_env, spawn, kafka,
+                                                                                 tmp_path) -> None:
+    env = dict(env_for(tmp_path, run_env, api), WARWIRE_SLACK_SIGNING_SECRET=SECRET)
+    spawn("worker", ["worker"], env)
+    wait_until(lambda: ready(env), 60, what="worker ready")
+    await publish(kafka.bootstrap, env["WARWIRE_TOPIC_PREFIX"], copies(0, range(0, 1)))
+    wait_until(lambda: api.messages("C0NEWS"), 60, what="the story's message")
+    (message,) = api.messages("C0NEWS")
+    mute = block_actions(message, "warwire.mute_story")
+    now = str(int(time.time()))
+    assert post_click(env, mute, None, None) == 401
+    assert post_click(env, mute, now, feedback.signature("not-the-secret", now, mute)) == 401
+    stale = str(int(time.time()) - 600)
+    assert post_click(env, mute, stale, feedback.signature(SECRET, stale, mute)) == 401
+    assert post_click(env, mute, now, feedback.signature(SECRET, now, mute) + "0") == 401
+    assert post_click(env, mute, now, feedback.signature(SECRET, now, mute)) == 200
+    wrong = block_actions(message, "warwire.wrong_topic.0")
+    assert post_click(env, wrong, now, feedback.signature(SECRET, now, wrong)) == 200
+    # The silence is in force at once, and listed.
+    listed = subprocess.run([sys.executable, "-m", "streams.cli", "silence", "list"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert f"story={message['metadata']['event_payload']['story']}" in listed.stdout, listed.stdout + listed.stderr
+    # The message shows who acted.
+    wait_until(lambda: any("muted this story" in str(u["blocks"]) for u in api.called("chat.update")), 30,
+               what="the message edited to show the mute")
+    # The story's next alert (its third outlet: coverage) is silenced: no thread reply.
+    await publish(kafka.bootstrap, env["WARWIRE_TOPIC_PREFIX"], copies(0, range(1, 3)))
+    time.sleep(8)
+    assert not any("thread_ts" in b for b in api.called("chat.postMessage")), api.calls
+    # "wrong topic" is exported in the format `warwire taxonomy eval` reads, and it reads it.
+    out = tmp_path / "feedback.jsonl"
+    res = subprocess.run([sys.executable, "-m", "streams.cli", "feedback", "export", "--kind", "topics", "-o", str(out)],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    (line,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert line["topics"] == [] and line["title"] == STORIES[0][0]
+    ev = subprocess.run([sys.executable, "-m", "streams.cli", "taxonomy", "eval", str(out)], env=env,
+                        capture_output=True, text=True, timeout=60)
+    assert "air-defence" in ev.stdout and "precision" in ev.stdout, ev.stdout + ev.stderr

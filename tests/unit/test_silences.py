@@ -31,5 +31,5 @@ def test_silence_matches(matchers: dict[str, str], at: float, muted: bool) -> No
 def test_expiring_ends_a_silence_now_and_a_silence_needs_a_matcher() -> None:
     s = new_silence(100, 3600, topic="air-defence")
     assert silenced_by([expired(s, 200)], ALERT, 201) is None
-    with pytest.raises(ValueError, match="at least one of rule, topic or source"):
+    with pytest.raises(ValueError, match="at least one of rule, topic, source or story"):
         new_silence(100, 60)

@@ -151,3 +151,16 @@ def test_a_slack_app_receiver_needs_its_token_variable_and_channel(tmp_path: Pat
     with pytest.raises(SpecError, match="needs channel"):
         load_rules([path], TOPICS)
     assert delivery_lanes.task_key  # the lanes key tasks by story (test_three_outlets… relies on it)
+
+
+async def test_every_message_carries_the_editors_buttons_within_block_kit(h: Harness, api: SlackAPI) -> None:
+    for n in range(3):
+        await h.run("decide", [outlet(h, n, n)])
+        await deliver_all(h)
+    (root,) = top_level(api)
+    (reply,) = [b for b in api.called("chat.postMessage") if "thread_ts" in b]
+    ids = [e["action_id"] for e in root["blocks"][-1]["elements"]]
+    assert ids == ["warwire.wrong_topic.0", "warwire.mute_story", "warwire.mute_source"]
+    reply_ids = [e["action_id"] for e in reply["blocks"][-1]["elements"]]
+    assert "warwire.not_same_story" in reply_ids
+    assert api.invalid == [] and all(len(e["value"]) <= 2000 for e in reply["blocks"][-1]["elements"])
