@@ -11,6 +11,7 @@ Tests can make the next calls fail: HTTP 429 with Retry-After, or an `ok: false`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -53,11 +54,13 @@ class SlackAPI:
         self.fail: dict[str, list[tuple[int, str, float | None]]] = defaultdict(list)  # method -> queued failures
         self.forgotten: set[str] = set()  # ts of messages deleted meanwhile (chat.update: message_not_found)
         self.invalid: list[str] = []  # payloads slack_sdk's Block Kit models refused
+        self.hang: dict[str, float] = {}  # method -> seconds its next call waits after acting, before answering
         self._seq = 0
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self._stopping: asyncio.Event | None = None
         self.lock = threading.Lock()
 
     # -- what tests look at -------------------------------------------------------------------
@@ -106,9 +109,16 @@ class SlackAPI:
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"}, status=404)
         try:
-            return web.json_response(handler(body))
+            answer = handler(body)
         except _Invalid:
             return web.json_response({"ok": False, "error": "invalid_blocks"})
+        with self.lock:
+            hang = self.hang.pop(method, 0.0)
+        if hang:  # acted on, but the caller has no answer yet (a crash now leaves it ambiguous)
+            assert self._stopping is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), hang)
+        return web.json_response(answer)
 
     def _message_fields(self, body: dict[str, Any]) -> dict[str, Any] | None:
         if not body.get("text") and not body.get("blocks"):
@@ -188,6 +198,7 @@ class SlackAPI:
         def run() -> None:
             loop = asyncio.new_event_loop()
             self._loop = loop
+            self._stopping = asyncio.Event()
             app = web.Application()
             app.router.add_post("/api/{method}", self.handle)
             self._runner = web.AppRunner(app, access_log=None)
@@ -205,6 +216,8 @@ class SlackAPI:
         return self
 
     def stop(self) -> None:
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
         if self._loop is not None and self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)

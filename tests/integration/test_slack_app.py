@@ -25,6 +25,8 @@ from tests.slack_api import TOKEN, SlackAPI, write_rules
 
 pytestmark = pytest.mark.kafka
 
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the Slack app's signing secret
+
 STORIES = [
     ("Air defence intercepts drones over Kharkiv overnight",
      "The regional governor said debris damaged two houses and a school in the city's north."),
@@ -55,7 +57,7 @@ def top_level(api: SlackAPI) -> list[dict]:
 
 
 async def test_three_outlets_on_one_story_give_one_message_and_its_edits(api, run_env, spawn, kafka, tmp_path) -> None:
-    env = env_for(tmp_path, run_env, api)
+    env = dict(env_for(tmp_path, run_env, api), WARWIRE_SLACK_SIGNING_SECRET=SECRET)
     spawn("worker", ["worker"], env)
     wait_until(lambda: ready(env), 60, what="worker ready")
     for n in range(3):  # one outlet after another, as a story spreads
@@ -67,6 +69,15 @@ async def test_three_outlets_on_one_story_give_one_message_and_its_edits(api, ru
     assert len(top_level(api)) == 1, api.calls
     assert "3 outlet(s)" in str(message["blocks"]), message
     assert {u["ts"] for u in api.called("chat.update")} == {message["ts"]} and api.invalid == []
+    # An editor says the reply's item is not the same story: exported as a labelled pair.
+    (reply,) = [b for b in api.called("chat.postMessage") if "thread_ts" in b]
+    click = block_actions({**reply, "ts": "1.0"}, "warwire.not_same_story")
+    now = str(int(time.time()))
+    assert post_click(env, click, now, feedback.signature(SECRET, now, click)) == 200
+    res = subprocess.run([sys.executable, "-m", "streams.cli", "feedback", "export", "--kind", "stories"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    (pair,) = [json.loads(x) for x in res.stdout.splitlines()]
+    assert pair["duplicate"] is False and pair["a"]["source"] == "outlet-0" and pair["b"]["source"] == "outlet-2"
 
 
 async def test_a_sigkill_mid_stream_still_leaves_one_message_per_story(api, run_env, spawn, kafka, tmp_path) -> None:
@@ -86,8 +97,6 @@ async def test_a_sigkill_mid_stream_still_leaves_one_message_per_story(api, run_
     assert len(top_level(api)) == 2, api.calls
     assert api.invalid == []
 
-
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
 def post_click(env: dict[str, str], body: bytes, ts: str | None, sig: str | None) -> int:
@@ -150,3 +159,43 @@ async def test_a_signed_click_mutes_the_story_and_unsigned_or_stale_ones_get_401
     ev = subprocess.run([sys.executable, "-m", "streams.cli", "taxonomy", "eval", str(out)], env=env,
                         capture_output=True, text=True, timeout=60)
     assert "air-defence" in ev.stdout and "precision" in ev.stdout, ev.stdout + ev.stderr
+
+
+async def test_a_worker_killed_while_slack_answers_is_reconciled_from_history(api, run_env, spawn, kafka,
+                                                                              tmp_path) -> None:
+    """The POST reached Slack but the worker died before the answer: its ledger says `sending`.
+    The next worker reads the channel's history, finds the alert id in a message's metadata, and
+    posts nothing again."""
+    env = env_for(tmp_path, run_env, api)
+    api.hang["chat.postMessage"] = 30.0
+    worker = spawn("worker", ["worker"], env)
+    wait_until(lambda: ready(env), 60, what="worker ready")
+    await publish(kafka.bootstrap, env["WARWIRE_TOPIC_PREFIX"], copies(0, range(0, 1)))
+    wait_until(lambda: api.messages("C0NEWS"), 60, what="the message, its answer held back")
+    os.killpg(worker.p.pid, signal.SIGKILL)
+    worker.p.wait(10)
+    spawn("worker-2", ["worker"], env)
+    wait_until(lambda: api.called("conversations.history"), 90, what="the reconciliation")
+    time.sleep(4)
+    assert len(top_level(api)) == 1 and len(api.messages("C0NEWS")) == 1, api.calls
+
+
+async def test_429s_pacing_and_a_refused_edit_on_the_real_broker(api, run_env, spawn, kafka, tmp_path) -> None:
+    env = env_for(tmp_path, run_env, api)
+    api.fail_next("chat.postMessage", "ratelimited", retry_after=3)
+    spawn("worker", ["worker"], env)
+    wait_until(lambda: ready(env), 60, what="worker ready")
+    await publish(kafka.bootstrap, env["WARWIRE_TOPIC_PREFIX"], copies(0, range(0, 1)))
+    wait_until(lambda: api.messages("C0NEWS"), 60, what="the message after the 429")
+    posts = [t for m, _, t in api.calls if m == "chat.postMessage"]
+    assert len(posts) == 2 and posts[1] - posts[0] >= 3.0  # Retry-After honoured
+    first = api.messages("C0NEWS")[0]["ts"]
+    api.forgotten.add(first)  # deleted meanwhile: the edit is refused, the story posted anew
+    await publish(kafka.bootstrap, env["WARWIRE_TOPIC_PREFIX"], copies(0, range(1, 2)))
+    wait_until(lambda: len(top_level(api)) == 2, 60, what="the story posted anew")
+    await publish(kafka.bootstrap, env["WARWIRE_TOPIC_PREFIX"], copies(0, range(2, 3)))
+    wait_until(lambda: api.called("chat.update") and api.called("chat.update")[-1]["ts"] != first, 60,
+               what="edits of the new message")
+    times = [t for _, _, t in api.calls]
+    assert all(b - a >= 0.95 for a, b in zip(times, times[1:], strict=False)), times  # one call a second per channel
+    assert api.invalid == []
