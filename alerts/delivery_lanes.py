@@ -56,12 +56,13 @@ pause = asyncio.sleep
 
 
 def task_key(task: DeliveryTask) -> bytes:
-    """A task's record key: its story, so that every task of a story, and a slack-app receiver's
-    message for it (in the ledger), share one partition; an alert without a story, its id."""
+    """A task's record key: the story it follows up, else its story, so that every task of a
+    story and of its follow-ups, and a slack-app receiver's messages for them (in the ledger),
+    share one partition; an alert without a story, its id."""
     if task.story is not None:
-        return task.story.story.encode()
+        return (task.story.related_to or task.story.story).encode()
     assert task.alert is not None
-    return (task.alert.story or task.alert.id).encode()
+    return (task.alert.related_to or task.alert.story or task.alert.id).encode()
 
 
 class Delivery:

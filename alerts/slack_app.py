@@ -7,8 +7,10 @@ API with a bot token, instead of an incoming webhook's fire-and-forget POST.
 - As outlets join the story (its StoryUpdate records), that same message is edited
   (`chat.update`: outlet count, sources, topics); a later alert on the story (a coverage
   threshold crossed, another rule) is a thread reply (`thread_ts` = the first message's ts) and
-  edits the first message too. A message Slack no longer lets us edit (`message_not_found`,
-  `cant_update_message`, `edit_window_closed`) is posted anew and its new ts remembered.
+  edits the first message too. A follow-up story (its `related_to` names an earlier story with a
+  message) is a reply in that story's thread, and its own changes edit that reply. A message
+  Slack no longer lets us edit (`message_not_found`, `cant_update_message`, `edit_window_closed`)
+  is posted anew and its new ts remembered.
 - Every message carries the alert id in its `metadata`. A delivery left ambiguous by a crash
   mid-POST (ledger `sending`) is reconciled by reading the channel's recent history
   (`conversations.history`, or `conversations.replies` for a thread) before posting again.
@@ -49,6 +51,7 @@ class StoryMessage(msgspec.Struct, frozen=True, kw_only=True):
     channel: str
     ts: str
     alert: Alert   # what the message shows, with the story's latest outlets, sources and topics
+    thread: str = ""  # the thread it replies in (a follow-up story's message), else ""
 
 
 _enc = msgspec.msgpack.Encoder()

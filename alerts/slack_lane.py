@@ -49,24 +49,39 @@ class SlackLane:
             return Outcome(False, False, "slack-app receiver has no bot token (its token_env variable is unset)")
         story = alert.story or alert.id
         msg = self._message(partition, rec.name, story)
-        if reconcile:  # did that POST reach the channel?
+        # A follow-up of a story that has a message here: a reply in that message's thread.
+        parent = self._message(partition, rec.name, alert.related_to) if msg is None and alert.related_to else None
+        if reconcile:  # did that POST reach the channel (or the thread it went to)?
+            near = msg or parent
+            thread = (near.thread or near.ts) if near else None
             reply, ts = await self.app.reconcile(self.http(), rec.url.reveal(), rec.secret.reveal(),
-                                                 msg.channel if msg else rec.channel, alert, msg.ts if msg else None)
+                                                 near.channel if near else rec.channel, alert, thread)
             if not reply.ok:
                 return _outcome(reply, "conversations.history")
             if ts is not None:
                 log.info("slack_reconciled", receiver=rec.name, alert=alert.id, ts=ts)
                 if msg is None:
-                    self._keep(partition, rec.name, story, StoryMessage(channel=rec.channel, ts=ts, alert=alert))
+                    self._keep(partition, rec.name, story, StoryMessage(
+                        channel=near.channel if near else rec.channel, ts=ts, alert=alert,
+                        thread=(parent.thread or parent.ts) if parent else ""))
                 return Outcome(True, False, "already in the channel (found by its metadata)")
+        if msg is None and parent is not None:
+            thread = parent.thread or parent.ts
+            reply = await self._call(rec, "chat.postMessage",
+                                     slack_app.post_body(alert, parent.channel, thread_ts=thread, first=parent.alert),
+                                     parent.channel)
+            if reply.ok and reply.data:
+                self._keep(partition, rec.name, story, StoryMessage(channel=parent.channel, ts=str(reply.data["ts"]),
+                                                                    alert=alert, thread=thread))
+            return _outcome(reply, "chat.postMessage (follow-up)")
         if msg is None:
             reply = await self._call(rec, "chat.postMessage", slack_app.post_body(alert, rec.channel), rec.channel)
             if reply.ok and reply.data:
                 self._keep(partition, rec.name, story, StoryMessage(
                     channel=str(reply.data.get("channel") or rec.channel), ts=str(reply.data["ts"]), alert=alert))
             return _outcome(reply, "chat.postMessage")
-        reply = await self._call(rec, "chat.postMessage",
-                                 slack_app.post_body(alert, msg.channel, thread_ts=msg.ts, first=msg.alert), msg.channel)
+        reply = await self._call(rec, "chat.postMessage", slack_app.post_body(
+            alert, msg.channel, thread_ts=msg.thread or msg.ts, first=msg.alert), msg.channel)
         if not reply.ok:
             return _outcome(reply, "chat.postMessage (thread)")
         await self._edit(partition, rec, story, msgspec.structs.replace(msg, alert=slack_app.merged(msg.alert, alert)))

@@ -6,6 +6,7 @@ and a crash mid-POST reconciled from the channel's history."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from alerts import delivery, delivery_lanes, slack_app
 from alerts.loader import load_rules
 from streams.core.pipeline import analyze_values
 from streams.core.spec import SpecError
-from streams.schema import DeliveryTask, NewsItem, decode, encode
+from streams.schema import Alert, DeliveryTask, NewsItem, decode, encode
 from tests.agents_harness import Event, Harness, Message
 from tests.slack_api import TOKEN, SlackAPI, write_rules
 
@@ -164,3 +165,19 @@ async def test_every_message_carries_the_editors_buttons_within_block_kit(h: Har
     reply_ids = [e["action_id"] for e in reply["blocks"][-1]["elements"]]
     assert "warwire.not_same_story" in reply_ids
     assert api.invalid == [] and all(len(e["value"]) <= 2000 for e in reply["blocks"][-1]["elements"])
+
+
+async def test_a_follow_up_story_is_a_reply_in_the_earlier_storys_thread(h: Harness, api: SlackAPI) -> None:
+    await h.run("decide", [outlet(h, 0, 0)])
+    await deliver_all(h)
+    (root,) = api.messages("C0NEWS")
+    earlier = root["metadata"]["event_payload"]["story"]
+    follow = DeliveryTask(alert=Alert(id="f1", rule="air", severity="warning", key="s-new", fired_at=datetime.now(UTC),
+                                      receivers=["newsroom"], title="Kharkiv: investigators find drone debris", story="s-new",
+                                      related_to=earlier, source="outlet-7", topics=["air-defence"], item="f-1", lang="en"),
+                          receiver="newsroom", attempt=1, not_before=0.0)
+    assert delivery_lanes.task_key(follow) == earlier.encode()  # with the story it follows, in one partition
+    await h.run("lane newsroom", [Event(Message("warwire.deliveries", 0, 50, earlier.encode(), encode(follow)))])
+    (reply,) = [b for b in api.called("chat.postMessage") if "thread_ts" in b]
+    assert reply["thread_ts"] == root["ts"] and len(top_level(api)) == 1
+    assert "warwire.not_same_story" in [e["action_id"] for e in reply["blocks"][-1]["elements"]]
