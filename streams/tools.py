@@ -145,9 +145,9 @@ def _backtest(args: argparse.Namespace, topics: frozenset[str]) -> int:
 
     from tqdm import tqdm
 
-    from alerts.aggregator import Offline
     from alerts.engine import compile_rules
     from alerts.loader import load_rules
+    from alerts.offline import Offline
     from streams.core.pipeline import MemoryState
     from streams.core.tagging import compile_taxonomy, load_taxonomy
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from alerts import aggregate as agg
-from alerts import aggregator
+from alerts import aggregator, offline
 from alerts.loader import load_rules
 from alerts.model import RuleSpec
 from streams.core.pipeline import rule_event
@@ -17,7 +17,7 @@ T0 = 1_700_000_000.0
 TOPICS = frozenset({"air-defence", "energy-infrastructure", "nato-accession"})
 
 
-Store = aggregator.DictStore
+Store = offline.DictStore
 
 
 def spec(tmp_path: Path, text: str) -> RuleSpec:
