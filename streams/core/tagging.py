@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
@@ -76,6 +77,9 @@ class Taxonomy:
     thresholds: dict[str, float]
     n_patterns: int = 0
     not_in: dict[str, tuple[str, ...]] = field(default_factory=dict)  # topic -> contexts that veto it
+    requires: dict[str, tuple[str, ...]] = field(default_factory=dict)  # topic -> one must be named
+    unless: dict[str, tuple[str, ...]] = field(default_factory=dict)  # context -> contexts that cancel it
+    dated: dict[str, int] = field(default_factory=dict)  # context -> years back a title's opening year must be
 
     @property
     def version(self) -> str:
@@ -188,7 +192,10 @@ def compile_taxonomy(spec: TaxonomySpec) -> Taxonomy:
         by_phrase.setdefault(term.phrase, []).append(ti)
     thresholds = {t.id: t.threshold for t in spec.topics}
     return Taxonomy(spec, automaton, phrase_len, terms, excludes, by_phrase, thresholds,
-                    n_patterns=len(slots), not_in={t.id: t.not_in for t in spec.topics if t.not_in})
+                    n_patterns=len(slots), not_in={t.id: t.not_in for t in spec.topics if t.not_in},
+                    requires={t.id: t.requires for t in spec.topics if t.requires},
+                    unless={c.id: c.unless for c in spec.contexts if c.unless},
+                    dated={c.id: c.dated_title for c in spec.contexts if c.dated_title})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,6 +336,18 @@ def _separable_verbs(tax: Taxonomy, norm: Normalized, original: str, out: dict[i
             clause_start = i + 1
 
 
+_YEAR_HEADLINE = re.compile(r"^\W*(1[5-9]\d\d|20\d\d)\s*(?:год|рік|року|г\.|р\.)?\s*[:：–—]")
+
+
+def _dated_title(item: NewsItem, years: int) -> bool:
+    """A headline in the form of a dated entry ("1999: …", "1999 год: …") for a year at least
+    `years` before the item: a look back, not news. A year elsewhere in the title ("a promise
+    from 2008") is not this."""
+    when = item.published or item.fetched_at
+    m = _YEAR_HEADLINE.match(item.title)
+    return bool(m and when is not None and int(m.group(1)) <= when.year - years)
+
+
 def _near(hit: _Hit, others: list[_Hit], window: int) -> bool:
     return any(o.t0 < hit.t1 + window and hit.t0 < o.t1 + window for o in others)
 
@@ -340,8 +359,10 @@ def tag(tax: Taxonomy, item: NewsItem) -> TagResult:
     the title for a term in the summary, or in the summary's first `SUMMARY_FRAME` words for a
     term in the title (the title and the lead frame each other: "Turkey gives green light to
     Finland" / "… admitting … into the alliance"). A context (genre) is present when one of its
-    terms is in the title or two of them are in the summary; it vetoes every topic whose
-    `not_in` names it."""
+    terms is in the title or two of them are in the summary (or, with `dated_title`, the title
+    opens with a year long past), unless a context it names in `unless` has a term anywhere; it
+    vetoes every topic whose `not_in` names it. A topic with `requires` is given only when one of
+    those contexts has a term anywhere in the item."""
     scores: dict[str, float] = {}
     best: dict[int, float] = {}
     matches: list[Match] = []
@@ -384,8 +405,17 @@ def tag(tax: Taxonomy, item: NewsItem) -> TagResult:
     for ti, w in best.items():
         topic = tax.terms[ti].topic
         scores[topic] = scores.get(topic, 0.0) + w
+    named = {c for c, _ in ctx_terms}  # contexts with a term anywhere in the item
     present = {c for (c, fname), ts in ctx_terms.items() if fname == "title" or len(ts) >= 2}
+    for c, years in tax.dated.items():
+        if _dated_title(item, years):
+            present.add(c)
+            named.add(c)
+    present = {c for c in present if not any(u in named for u in tax.unless.get(c, ()))}
     vetoed = {t: c for t in scores for c in tax.not_in.get(t, ()) if c in present}
+    for t, needed in tax.requires.items():
+        if t in scores and t not in vetoed and not any(c in named for c in needed):
+            vetoed[t] = "needs " + " or ".join(needed)
     topics = sorted(t for t, s in scores.items() if s >= tax.thresholds[t] - 1e-9 and t not in vetoed)
     kept = [m for m in matches if m.topic in topics]
     return TagResult(topics=topics, scores={t: round(scores[t], 3) for t in topics}, matches=kept,

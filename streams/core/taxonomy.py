@@ -33,6 +33,9 @@ class TopicSpec:
     terms: tuple[TermSpec, ...]
     exclude: tuple[str, ...] = ()
     not_in: tuple[str, ...] = ()  # contexts (genres) in which this topic is never given
+    requires: tuple[str, ...] = ()  # contexts one of which must be named somewhere in the item
+    unless: tuple[str, ...] = ()  # (a context) contexts whose presence anywhere cancels this one
+    dated_title: int = 0  # (a context) also present when the title opens with a year this many years back
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +71,9 @@ def _taxonomy_from(root: Node, version: str) -> TaxonomySpec:
     contexts: list[TopicSpec] = []
     top = root.fields({"version", "topics", "contexts"}, {"topics"})
     if top and "contexts" in top:
+        ids = {cid for cid, _ in top["contexts"].items()}
         for cid, cnode in top["contexts"].items():
-            if (c := _topic(cid, cnode, context=True)) is not None:
+            if (c := _topic(cid, cnode, context=True, known_contexts=ids - {cid})) is not None:
                 contexts.append(c)
     known = {c.id for c in contexts}
     if top and "topics" in top:
@@ -82,17 +86,26 @@ def _taxonomy_from(root: Node, version: str) -> TaxonomySpec:
     return TaxonomySpec(version=version, topics=tuple(topics), contexts=tuple(contexts))
 
 
+def _contexts(f: dict[str, Node], key: str, known: set[str] | None) -> tuple[str, ...]:
+    if key not in f:
+        return ()
+    names = tuple(f[key].strings())
+    for c in names:
+        if c not in (known or set()):
+            f[key].error(f"unknown context '{c[:40]}' (contexts: {', '.join(sorted(known or ())) or 'none'})")
+    return names
+
+
 def _topic(tid: str, node: Node, context: bool = False, known_contexts: set[str] | None = None) -> TopicSpec | None:
-    keys = {"label", "terms"} if context else {"label", "threshold", "terms", "exclude", "not_in"}
+    keys = ({"label", "terms", "unless", "dated_title"} if context
+            else {"label", "threshold", "terms", "exclude", "not_in", "requires"})
     f = node.fields(keys, {"terms"})
     if f is None:
         return None
-    not_in: tuple[str, ...] = ()
-    if "not_in" in f:
-        not_in = tuple(f["not_in"].strings())
-        for c in not_in:
-            if c not in (known_contexts or set()):
-                f["not_in"].error(f"unknown context '{c[:40]}' (contexts: {', '.join(sorted(known_contexts or ())) or 'none'})")
+    not_in = _contexts(f, "not_in", known_contexts)
+    requires = _contexts(f, "requires", known_contexts)
+    unless = _contexts(f, "unless", known_contexts)
+    dated = f["dated_title"].int(1, 1000) if "dated_title" in f else 0
     terms: list[TermSpec] = []
     if "terms" in f:
         for lang, lnode in f["terms"].items():
@@ -107,7 +120,7 @@ def _topic(tid: str, node: Node, context: bool = False, known_contexts: set[str]
     exclude = tuple(f["exclude"].strings()) if "exclude" in f else ()
     if label is None or threshold is None:
         return None
-    return TopicSpec(tid, label, threshold, tuple(terms), exclude, not_in)
+    return TopicSpec(tid, label, threshold, tuple(terms), exclude, not_in, requires, unless, dated or 0)
 
 
 def _term(node: Node, lang: str) -> TermSpec | None:

@@ -236,3 +236,66 @@ def test_a_particle_joins_only_verbs_of_its_own_clause_and_never_nouns() -> None
     assert tag(t, item).topics == []  # "schuss" is a noun in another clause, "lehnt … ab" is no term
     hit = tag(t, NewsItem(id="j", title="Soldaten schießen Drohnen ab", lang="de"))
     assert hit.topics == ["t"] and hit.matches[0].start == len("Soldaten ")  # placed at the verb
+
+
+SCOPED = """
+topics:
+  air-defence:
+    label: Air defence
+    not_in: [elsewhere]
+    terms: {en: [air defence, interceptor]}
+  energy:
+    label: Energy
+    requires: [home]
+    terms: {en: [blackout]}
+  nato:
+    label: Nato
+    not_in: [history]
+    terms: {en: [join nato, joins nato]}
+contexts:
+  home:
+    label: the war's places
+    terms: {en: [Ukraine, Kyiv]}
+  elsewhere:
+    label: other theatres
+    unless: [home]
+    terms: {en: [Israel, Gaza]}
+  history:
+    label: look backs
+    dated_title: 10
+    terms: {en: [anniversary]}
+"""
+
+
+def test_scope_contexts_veto_unless_home_is_named_and_requires_needs_one_named() -> None:
+    from datetime import UTC, datetime
+
+    from streams.core.tagging import compile_taxonomy, parse_taxonomy, tag
+    from streams.schema import NewsItem
+
+    tax = compile_taxonomy(parse_taxonomy(SCOPED))
+
+    def topics(title: str, summary: str = "", year: int = 2024) -> list[str]:
+        return tag(tax, NewsItem(id="i", title=title, summary=summary, lang="en",
+                                 published=datetime(year, 6, 1, tzinfo=UTC))).topics
+
+    assert topics("Israel's air defence intercepts rockets") == []                      # elsewhere vetoes
+    assert topics("Kyiv wants an air defence like Israel's") == ["air-defence"]         # unless home
+    assert topics("Interceptor fired over Gaza", "Officials in Ukraine took note.") == ["air-defence"]
+    assert topics("Blackout in Chile") == []                                           # requires home
+    assert topics("Blackout in Kyiv") == ["energy"]
+    assert topics("2004: seven countries join Nato") == []                             # a dated headline
+    assert topics("2004: seven countries join Nato", year=2010) == ["nato"]            # six years back: news
+    assert topics("Seven countries join Nato, as in 2004") == ["nato"]                 # a year elsewhere
+    res = tag(tax, NewsItem(id="i", title="Blackout in Chile", lang="en"))
+    assert res.vetoed == {"energy": "needs home"}
+
+
+def test_unknown_contexts_in_requires_and_unless_are_errors() -> None:
+    from streams.core.tagging import parse_taxonomy
+
+    bad = SCOPED.replace("requires: [home]", "requires: [homeland]").replace("unless: [home]", "unless: [hom]")
+    with pytest.raises(SpecError) as err:
+        parse_taxonomy(bad, "t.yaml")
+    text = str(err.value)
+    assert "topics.energy.requires: unknown context 'homeland'" in text and "unless: unknown context 'hom'" in text
