@@ -55,8 +55,8 @@ RECALL_FLOOR, HEAVY_FLOOR = 0.90, 0.85  # the targets (issue 13); measured 0.936
 
 
 def test_tagging_on_the_fresh_test_split_each_topic_on_its_own() -> None:
-    """The fresh tagging set's test split (all three batches), never tuned on (issue 14). Targets are
-    precision >= 0.95 and recall >= 0.90 per topic; they hold except nato-accession's precision,
+    """The fresh tagging set's test split (all four batches), never tuned on (issue 14). Targets are
+    precision >= 0.95 and recall >= 0.90 per topic; they hold except air-defence's precision,
     whose floor is the figure measured (docs/quality.md) and fails on any regression."""
     res = subprocess.run([sys.executable, "-m", "benchmarks.tagging_eval", "--split", "test", "--json"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
@@ -67,9 +67,9 @@ def test_tagging_on_the_fresh_test_split_each_topic_on_its_own() -> None:
         assert pr["recall"] >= 0.90, (name, pr)
 
 
-# target 0.95, not met: measured 0.897 on the 400 items of test, test2 and test3 (0.915 on the
-# first 300; test3, a harder batch, was added without any taxonomy change)
-TAG_PRECISION_FLOOR = {"nato-accession": 0.89}
+# target 0.95, not met: air-defence measured 0.948 on the 500 items of test … test4 (0.907 before
+# the scope contexts; nato-accession rose from 0.881 to 0.950 and meets the target)
+TAG_PRECISION_FLOOR = {"air-defence": 0.945}
 
 
 def test_the_pipeline_benchmarks_never_firing_rule_is_a_valid_rule_file(tmp_path: Path) -> None:
