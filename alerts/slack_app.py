@@ -62,6 +62,12 @@ def message_key(receiver: str, story: str) -> str:
     return f"slack-message:{receiver}:{story}"
 
 
+def pending_key(receiver: str, story: str) -> str:
+    """A story's latest state seen before its message exists (its update overtook its alert,
+    which goes through one more hop): the message is posted with it."""
+    return f"slack-pending:{receiver}:{story}"
+
+
 def encode_message(m: StoryMessage) -> bytes:
     return _enc.encode(m)
 

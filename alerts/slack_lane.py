@@ -13,7 +13,7 @@ from alerts import slack_app
 from alerts.delivery import Outcome, Receiver
 from alerts.slack_app import REPOST_ERRORS, Reply, SlackApp, StoryMessage
 from streams import logs
-from streams.schema import DeliveryTask
+from streams.schema import DeliveryTask, RecordError, StoryUpdate, decode, encode
 from streams.state import StateBatch
 
 log = logs.get("warwire.slack")
@@ -32,6 +32,15 @@ class SlackLane:
     def _message(self, partition: int, receiver: str, story: str) -> StoryMessage | None:
         key = slack_app.message_key(receiver, story)
         return slack_app.decode_message(self.state.get_many(partition, [key])[0])
+
+    def _pending(self, partition: int, receiver: str, story: str) -> StoryUpdate | None:
+        value = self.state.get_many(partition, [slack_app.pending_key(receiver, story)])[0]
+        if not value:
+            return None
+        try:
+            return decode(StoryUpdate, value)
+        except RecordError:
+            return None
 
     def _keep(self, partition: int, receiver: str, story: str, message: StoryMessage) -> None:
         self.state.stage(partition, {slack_app.message_key(receiver, story): slack_app.encode_message(message)})
@@ -75,6 +84,9 @@ class SlackLane:
                                                                     alert=alert, thread=thread))
             return _outcome(reply, "chat.postMessage (follow-up)")
         if msg is None:
+            pending = self._pending(partition, rec.name, story)
+            if pending is not None:
+                alert = slack_app.with_story(alert, pending)
             reply = await self._call(rec, "chat.postMessage", slack_app.post_body(alert, rec.channel), rec.channel)
             if reply.ok and reply.data:
                 self._keep(partition, rec.name, story, StoryMessage(
@@ -93,6 +105,11 @@ class SlackLane:
         assert update is not None
         msg = self._message(partition, rec.name, update.story)
         if msg is None:
+            # Its alert has not been delivered yet (or never will be here): keep the latest
+            # state, which the first message then shows.
+            known = self._pending(partition, rec.name, update.story)
+            if known is None or update.outlets >= known.outlets:
+                self.state.stage(partition, {slack_app.pending_key(rec.name, update.story): encode(update)})
             return None
         alert = slack_app.with_story(msg.alert, update)
         if alert == msg.alert:

@@ -199,3 +199,39 @@ async def test_429s_pacing_and_a_refused_edit_on_the_real_broker(api, run_env, s
     times = [t for _, _, t in api.calls]
     assert all(b - a >= 0.95 for a, b in zip(times, times[1:], strict=False)), times  # one call a second per channel
     assert api.invalid == []
+
+
+DIGEST_RULES = """
+receivers:
+  newsroom: {type: slack-app, token_env: T_SLACK_BOT_TOKEN, channel: C0NEWS, api_url: API}
+rules:
+  - {name: air-digest, type: match, topics: [air-defence], key: item, realert: 1h, group_wait: 4s,
+     group_interval: 1m, receivers: [newsroom]}
+"""
+
+
+async def test_a_long_digest_is_cut_at_a_line_within_block_kit_and_says_how_many_more(api, run_env, spawn, kafka,
+                                                                                     tmp_path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(DIGEST_RULES.replace("API", api.url))
+    env = dict(run_env, WARWIRE_RULES=str(rules), T_SLACK_BOT_TOKEN=TOKEN)
+    spawn("worker", ["worker"], env)
+    wait_until(lambda: ready(env), 60, what="worker ready")
+    n = 70
+    items = [NewsItem(id=f"dg-{i}-{time.time_ns()}", lang="en", source=f"outlet-{i % 7}", url=f"https://d.example/{i}",
+                      title=f"Air defence report {i}: interceptors engaged {i + 3} drones near checkpoint {i * 7} "
+                            f"in the {['north', 'south', 'east', 'west'][i % 4]}ern sector, the regional command said "
+                            f"in its update number {i}",
+                      summary="The air force listed the interceptions by district.") for i in range(n)]
+    await publish(kafka.bootstrap, env["WARWIRE_TOPIC_PREFIX"], items)
+    wait_until(lambda: any("alerts of air-digest" in b.get("text", "") for b in top_level(api)), 90, what="the digest")
+    (digest,) = [b for b in top_level(api) if "alerts of air-digest" in b.get("text", "")]
+    assert api.invalid == [] and len(digest["blocks"]) <= 50
+    sections = [b["text"]["text"] for b in digest["blocks"] if b["type"] == "section"]
+    assert all(len(t) <= 3000 for t in sections)
+    (listing,) = [t for t in sections if t.startswith("•")]
+    rows = listing.splitlines()
+    more = int(rows[-1].removeprefix("… and ").removesuffix(" more"))
+    assert all(r.startswith("• <https://d.example/") for r in rows[:-1])  # cut at a line, never inside a link
+    assert len(rows) - 1 + more == int(digest["text"].split("] ")[-1].split(" alerts")[0])  # nothing silently dropped

@@ -181,3 +181,19 @@ async def test_a_follow_up_story_is_a_reply_in_the_earlier_storys_thread(h: Harn
     (reply,) = [b for b in api.called("chat.postMessage") if "thread_ts" in b]
     assert reply["thread_ts"] == root["ts"] and len(top_level(api)) == 1
     assert "warwire.not_same_story" in [e["action_id"] for e in reply["blocks"][-1]["elements"]]
+
+
+async def test_a_story_update_that_overtakes_its_alert_is_shown_by_the_first_message(h: Harness, api: SlackAPI) -> None:
+    """Story updates go straight to the lanes, alerts through one more hop: after a burst (or a
+    restart) a story's updates can reach the lane before its first alert. Before the fix they
+    were dropped, and the message never showed the outlets that had joined."""
+    for n in range(2):  # two outlets: one alert (air), one story update
+        await h.run("decide", [outlet(h, n, n)])
+    updates = [e for e in h.topics.deliveries.events() if decode(DeliveryTask, e.value).story is not None]
+    assert len(updates) == 1
+    h.topics.deliveries.sent.clear()
+    await h.run("lane newsroom", updates)  # the update first: no message yet
+    assert api.messages("C0NEWS") == []
+    await deliver_all(h)  # then the alert, whose own outlet count is 1
+    (message,) = api.messages("C0NEWS")
+    assert "2 outlet(s)" in str(message["blocks"]), message
