@@ -17,17 +17,21 @@ automaton is built once per taxonomy version, and tagging allocates only its res
 from __future__ import annotations
 
 import bisect
-import functools
-import os
 import re
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Any
-
-import ahocorasick
-import Stemmer
 
 from streams.core.spec import SpecError  # noqa: F401 - re-exported
+from streams.core.tagcompile import (  # noqa: F401 - the compiled taxonomy, re-exported for its users
+    CONTEXT,
+    EXACT,
+    INFIX,
+    PREFIX,
+    Taxonomy,
+    _phrase_words,
+    compile_taxonomy,
+    uk_stem,
+)
 from streams.core.taxonomy import (  # noqa: F401 - the taxonomy's model, re-exported for its users
     LANGS,
     TaxonomySpec,
@@ -36,170 +40,10 @@ from streams.core.taxonomy import (  # noqa: F401 - the taxonomy's model, re-exp
     load_taxonomy,
     parse_taxonomy,
 )
-from streams.core.text import Normalized, fold, normalize, tokens, words
+from streams.core.text import Normalized, normalize, tokens, words
 from streams.schema import Match, NewsItem
 
-STEMMERS = {"de": "german", "en": "english", "fr": "french", "ru": "russian"}
-_MIN_PREFIX = 4
-_MIN_INFIX_DE = 6
-CONTEXT = "@"  # prefix of a context's id among the compiled terms
-EXACT, PREFIX, INFIX = 0, 1, 2  # how a compiled pattern matches a word
 SUMMARY_FRAME = 40  # a title term's context may be in the summary's first words
-
-
-@dataclass(frozen=True, slots=True)
-class _Slot:
-    phrase: int
-    pos: int
-    mode: int
-    lang: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Term:
-    topic: str
-    spec: TermSpec
-    phrase: int
-    near: tuple[int, ...]
-    not_near: tuple[int, ...]
-
-
-@dataclass
-class Taxonomy:
-    """A compiled taxonomy: the automaton and what each of its patterns means."""
-
-    spec: TaxonomySpec
-    automaton: ahocorasick.Automaton
-    phrase_len: list[int]
-    terms: list[_Term]
-    excludes: dict[str, list[int]]
-    by_phrase: dict[int, list[int]]
-    thresholds: dict[str, float]
-    n_patterns: int = 0
-    not_in: dict[str, tuple[str, ...]] = field(default_factory=dict)  # topic -> contexts that veto it
-    requires: dict[str, tuple[str, ...]] = field(default_factory=dict)  # topic -> one must be named
-    unless: dict[str, tuple[str, ...]] = field(default_factory=dict)  # context -> contexts that cancel it
-    dated: dict[str, int] = field(default_factory=dict)  # context -> years back a title's opening year must be
-
-    @property
-    def version(self) -> str:
-        return self.spec.version
-
-
-def _stemmer(lang: str) -> Stemmer.Stemmer | None:
-    name = STEMMERS.get(lang)
-    return Stemmer.Stemmer(name) if name else None
-
-
-@functools.lru_cache(maxsize=1)
-def _uk_morph() -> Any:
-    import pymorphy3
-
-    return pymorphy3.MorphAnalyzer(lang="uk")
-
-
-@functools.lru_cache(maxsize=65536)
-def uk_stem(word: str) -> str:
-    """A Ukrainian word's stem from its dictionary lexeme: the longest prefix shared by all of its
-    forms (оборона, оборони, обороні … → оборон), taking the parse with the most forms (the noun
-    світло rather than the adverb). Snowball has no Ukrainian; pymorphy3's dictionary does."""
-    parses = _uk_morph().parse(word)
-    lexemes = [[f.word for f in p.lexeme] for p in parses[:4]]
-    best = max(lexemes, key=len) if lexemes else [word]
-    return fold(os.path.commonprefix(best)) or word
-
-
-def _phrase_words(text: str, lang: str, exact: bool, loose: bool) -> list[tuple[str, int]]:
-    """The (pattern, mode) of each word of a term. `loose` words (context) default to prefixes."""
-    norm = normalize(text.strip()).text
-    star = norm.endswith("*")
-    spans = words(norm)
-    stem = _stemmer(lang)
-    out: list[tuple[str, int]] = []
-    for i, (s, e) in enumerate(spans):
-        w = norm[s:e]
-        last = i == len(spans) - 1
-        if exact:
-            out.append((w, EXACT))
-        elif star and last:
-            out.append((w, PREFIX))  # `word*`: a prefix as written, in every language
-        elif stem is not None:
-            # The stem as a prefix of the word as written: Snowball rewrites some endings
-            # (energy → energi, supply → suppli), and a pattern must be a prefix of real text.
-            st = os.path.commonprefix([w, stem.stemWord(w)])
-            if len(st) < _MIN_PREFIX:
-                # A short stem (обмен → обм) would match too much; the word as written, as a
-                # prefix, still matches its endings (обмена, обменом); a short word stays whole.
-                out.append((w, PREFIX) if len(w) >= _MIN_PREFIX + 1 else (w, EXACT))
-            elif lang == "de" and i == 0 and len(st) >= _MIN_INFIX_DE:
-                out.append((st, INFIX))
-            else:
-                out.append((st, PREFIX))
-        elif lang == "uk":
-            st = uk_stem(w)
-            if len(st) < _MIN_PREFIX:
-                out.append((w, PREFIX) if len(w) >= _MIN_PREFIX + 1 else (w, EXACT))
-            else:
-                out.append((st, PREFIX))
-        elif loose and len(w) >= _MIN_PREFIX:
-            out.append((w, PREFIX))
-        else:
-            out.append((w, EXACT))
-    return out
-
-
-def compile_taxonomy(spec: TaxonomySpec) -> Taxonomy:
-    """Build the automaton for a taxonomy. Cost is paid once per taxonomy version."""
-    slots: dict[tuple[str, int], list[_Slot]] = {}
-    phrase_len: list[int] = []
-
-    def add_phrase(text: str, lang: str, exact: bool = False, loose: bool = False) -> int:
-        pid = len(phrase_len)
-        pw = _phrase_words(text, lang, exact, loose)
-        phrase_len.append(len(pw))
-        for pos, (pat, mode) in enumerate(pw):
-            slots.setdefault((pat, mode), []).append(_Slot(pid, pos, mode, lang))
-        return pid
-
-    terms: list[_Term] = []
-    excludes: dict[str, list[int]] = {}
-    for topic in spec.topics:
-        for t in topic.terms:
-            terms.append(_Term(
-                topic=topic.id, spec=t, phrase=add_phrase(t.text, t.lang, t.exact),
-                near=tuple(add_phrase(c, "any", loose=True) for c in t.near),
-                not_near=tuple(add_phrase(c, "any", loose=True) for c in t.not_near),
-            ))
-        excludes[topic.id] = [add_phrase(x, "any") for x in topic.exclude]
-    for ctx in spec.contexts:
-        for t in ctx.terms:
-            terms.append(_Term(
-                topic=CONTEXT + ctx.id, spec=t, phrase=add_phrase(t.text, t.lang, t.exact),
-                near=tuple(add_phrase(c, "any", loose=True) for c in t.near),
-                not_near=tuple(add_phrase(c, "any", loose=True) for c in t.not_near),
-            ))
-        excludes[CONTEXT + ctx.id] = []
-
-    automaton = ahocorasick.Automaton()
-    for key, sl in slots.items():
-        pat, mode = key
-        text = {EXACT: f" {pat} ", PREFIX: f" {pat}", INFIX: pat}[mode]
-        automaton.add_word(text, (len(text), tuple(sl)))
-    if slots:
-        automaton.make_automaton()
-    by_phrase: dict[int, list[int]] = {}
-    for ti, term in enumerate(terms):
-        by_phrase.setdefault(term.phrase, []).append(ti)
-    thresholds = {t.id: t.threshold for t in spec.topics}
-    return Taxonomy(spec, automaton, phrase_len, terms, excludes, by_phrase, thresholds,
-                    n_patterns=len(slots), not_in={t.id: t.not_in for t in spec.topics if t.not_in},
-                    requires={t.id: t.requires for t in spec.topics if t.requires},
-                    unless={c.id: c.unless for c in spec.contexts if c.unless},
-                    dated={c.id: c.dated_title for c in spec.contexts if c.dated_title})
-
-
-# ---------------------------------------------------------------------------------------------
-# Tagging
 
 
 @dataclass(frozen=True, slots=True)
