@@ -128,3 +128,24 @@ print(sum(isinstance(o, faust.App) for o in objs),
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0", "0", "0", "0"], out.stdout + out.stderr[-2000:]
+
+
+# The composition layer (issue 16): the modules that build and start things. Pure cores and shells
+# never import them; they import whatever they compose.
+COMPOSITION = {"streams.wiring", "streams.worker", "streams.cli", "streams.supervisor", "streams.tools",
+               "streams.taxonomy_cli"}
+
+
+def layer_violations(graph: dict[str, set[str]], composition: set[str]) -> dict[str, list[str]]:
+    """Each module outside `composition` that imports one inside it."""
+    return {m: sorted(ts & composition) for m, ts in graph.items() if m not in composition and ts & composition}
+
+
+def test_the_layer_check_finds_a_shell_importing_the_composition_root() -> None:
+    assert layer_violations({"shell": {"root", "core"}, "root": {"shell"}, "core": set()}, {"root"}) == {"shell": ["root"]}
+
+
+def test_no_core_or_shell_imports_the_composition_layer() -> None:
+    graph = import_graph()
+    assert COMPOSITION <= set(graph), COMPOSITION - set(graph)
+    assert layer_violations(graph, COMPOSITION) == {}
