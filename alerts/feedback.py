@@ -117,16 +117,22 @@ def parse(body: bytes, now: float) -> tuple[list[Feedback], dict[str, Any]]:
     fields = parse_qs(body.decode("utf-8", "replace"))
     if "payload" not in fields:
         raise ValueError("no payload field")
-    payload = json.loads(fields["payload"][0])
-    if payload.get("type") != "block_actions":
-        raise ValueError(f"not a block_actions interaction: {payload.get('type')!r}")
-    user = payload.get("user") or {}
-    channel = (payload.get("channel") or {}).get("id", "")
-    ts = (payload.get("message") or {}).get("ts", "") or (payload.get("container") or {}).get("message_ts", "")
+    payload = json.loads(fields["payload"][0])  # a JSONDecodeError is a ValueError
+    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+        raise ValueError(f"not a block_actions interaction: {str(payload)[:60]!r}")
+
+    def obj(v: Any) -> dict[str, Any]:
+        return v if isinstance(v, dict) else {}
+
+    user = obj(payload.get("user"))
+    channel = str(obj(payload.get("channel")).get("id", ""))
+    ts = str(obj(payload.get("message")).get("ts", "") or obj(payload.get("container")).get("message_ts", ""))
+    actions = payload.get("actions")
     out = []
-    for action in payload.get("actions") or []:
+    for action in actions if isinstance(actions, list) else []:
+        action = obj(action)
         try:
-            value = json.loads(action.get("value") or "")
+            value = obj(json.loads(str(action.get("value") or "")))
         except json.JSONDecodeError:
             continue
         kind = value.get("k")
@@ -135,7 +141,7 @@ def parse(body: bytes, now: float) -> tuple[list[Feedback], dict[str, Any]]:
         out.append(Feedback(id=uuid.uuid4().hex[:16], kind=kind, at=now, user=str(user.get("id", "")),
                             user_name=str(user.get("username") or user.get("name") or ""), alert=str(value.get("a", "")),
                             story=str(value.get("s", "")), source=str(value.get("src", "")), topic=str(value.get("t", "")),
-                            item=value.get("item") or {}, other=value.get("other") or {}, channel=channel, message_ts=ts))
+                            item=obj(value.get("item")), other=obj(value.get("other")), channel=channel, message_ts=ts))
     return out, payload
 
 

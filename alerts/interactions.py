@@ -63,7 +63,7 @@ class Interactions:
         except Exception as exc:  # noqa: BLE001 - Slack shows the editor that it failed; nothing half-done is claimed
             log.error("slack_feedback_not_stored", error=f"{type(exc).__name__}: {exc}")
             return web.json_response({"ok": False, "error": "not stored, try again"}, status=503)
-        if actions and payload.get("message"):
+        if actions and isinstance(payload.get("message"), dict):
             task = asyncio.ensure_future(self._show(payload, actions[-1]))
             self.pending.add(task)
             task.add_done_callback(self.pending.discard)

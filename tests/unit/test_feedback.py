@@ -90,3 +90,23 @@ def test_export_gives_taxonomy_eval_items_and_duplicate_pairs() -> None:
     assert pair["duplicate"] is False and pair["a"]["id"] == "it-0" and pair["b"]["id"] == "it-1"
     with pytest.raises(ValueError):
         feedback.export(fbs, "rules")
+
+
+@pytest.mark.parametrize("payload", [
+    "[1, 2]", '"text"', '{"type": "block_actions", "user": "U1", "channel": 5, "message": [], "actions": {"a": 1}}',
+    '{"type": "block_actions", "actions": ["x", {"action_id": 7, "value": "[1]"}, {"value": "{\\"k\\": \\"mute_story\\"}"}]}',
+])
+def test_hostile_interaction_payloads_are_refused_or_ignored_never_crash(payload: str) -> None:
+    body = urlencode({"payload": payload}).encode()
+    try:
+        actions, _ = feedback.parse(body, 0.0)
+    except ValueError:
+        return
+    assert actions == []  # nothing that is not one of our buttons becomes an action
+
+
+def test_a_payload_that_is_not_json_is_refused() -> None:
+    with pytest.raises(ValueError):
+        feedback.parse(b"payload=%7Bnot json", 0.0)
+    with pytest.raises(ValueError, match="no payload"):
+        feedback.parse(b"token=x", 0.0)
