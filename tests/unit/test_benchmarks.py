@@ -55,7 +55,7 @@ RECALL_FLOOR, HEAVY_FLOOR = 0.90, 0.85  # the targets (issue 13); measured 0.936
 
 
 def test_tagging_on_the_fresh_test_split_each_topic_on_its_own() -> None:
-    """The fresh tagging set's test split (all four batches), never tuned on (issue 14). Targets are
+    """The fresh tagging set's test split (all five batches), never tuned on (issue 14). Targets are
     precision >= 0.95 and recall >= 0.90 per topic; they hold except air-defence's precision,
     whose floor is the figure measured (docs/quality.md) and fails on any regression."""
     res = subprocess.run([sys.executable, "-m", "benchmarks.tagging_eval", "--split", "test", "--json"], cwd=ROOT,
@@ -67,9 +67,10 @@ def test_tagging_on_the_fresh_test_split_each_topic_on_its_own() -> None:
         assert pr["recall"] >= 0.90, (name, pr)
 
 
-# target 0.95, not met: air-defence measured 0.948 on the 500 items of test … test4 (0.907 before
-# the scope contexts; nato-accession rose from 0.881 to 0.950 and meets the target)
-TAG_PRECISION_FLOOR = {"air-defence": 0.945}
+# target 0.95, not met: air-defence measured 0.945 (171 of 181) on the 600 items of test … test5
+# (0.948 on the first 500; test5 was added without any taxonomy change; 0.907 before the scope
+# contexts)
+TAG_PRECISION_FLOOR = {"air-defence": 0.944}
 
 
 def test_the_pipeline_benchmarks_never_firing_rule_is_a_valid_rule_file(tmp_path: Path) -> None:
