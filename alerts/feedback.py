@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 
 import msgspec
 
+from alerts.render import mrkdwn_escape
 from alerts.silences import Silence
 from streams.schema import SCHEMA_VERSION, Alert
 
@@ -158,10 +159,13 @@ def silence_for(fb: Feedback) -> Silence | None:
 
 
 def describe(fb: Feedback) -> str:
-    what = {"wrong_topic": f"marked topic `{fb.topic}` as wrong", "not_same_story": "said: not the same story",
-            "mute_story": "muted this story for 24 h", "mute_source": f"muted source `{fb.source}` for 1 h"}[fb.kind]
-    who = f"<@{fb.user}>" if fb.user.isalnum() else (fb.user_name or "someone")
-    return f"{who} {what}".replace("&", "&amp;") if "<@" not in who else f"{who} {what}"
+    """Who did what, as Slack mrkdwn: the editor as a mention, everything else escaped (the topic
+    and the source come from the feed)."""
+    topic, source = mrkdwn_escape(fb.topic), mrkdwn_escape(fb.source)
+    what = {"wrong_topic": f"marked topic `{topic}` as wrong", "not_same_story": "said: not the same story",
+            "mute_story": "muted this story for 24 h", "mute_source": f"muted source `{source}` for 1 h"}[fb.kind]
+    who = f"<@{fb.user}>" if fb.user.isalnum() else mrkdwn_escape(fb.user_name or "someone")
+    return f"{who} {what}"
 
 
 def acted(message: dict[str, Any], fb: Feedback) -> dict[str, Any]:
@@ -169,7 +173,7 @@ def acted(message: dict[str, Any], fb: Feedback) -> dict[str, Any]:
     did what (for the interaction's response_url, replace_original)."""
     blocks = [b for b in message.get("blocks") or [] if b.get("block_id") != f"warwire_acted_{fb.id}"]
     line = {"type": "context", "block_id": f"warwire_acted_{fb.id}",
-            "elements": [{"type": "mrkdwn", "text": describe(fb).replace("<!", "&lt;!"), "verbatim": True}]}
+            "elements": [{"type": "mrkdwn", "text": describe(fb), "verbatim": True}]}
     if len(blocks) >= 50:
         blocks = blocks[:49]
     return {"replace_original": True, "text": message.get("text") or "warwire alert", "blocks": [*blocks, line]}

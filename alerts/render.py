@@ -46,10 +46,10 @@ def console_text(alert: Alert) -> str:
 
 def _esc(text: str, limit: int = FIELD_MAX) -> str:
     """A feed-derived field clipped, then escaped."""
-    return _mrkdwn_escape(_clip(text, limit))
+    return mrkdwn_escape(_clip(text, limit))
 
 
-def _mrkdwn_escape(text: str) -> str:
+def mrkdwn_escape(text: str) -> str:
     """Slack's three control characters as entities: feed text can then neither open a link
     (`<url|…>`) nor a mention (`<!channel>`, `<@U…>`), whatever it carried (`&lt;!here&gt;` was
     decoded to `<!here>` by the feed parser long before this)."""
@@ -75,7 +75,7 @@ def safe_link_url(url: str) -> str | None:
 def _link(url: str, label: str) -> str:
     """`<url|label>` for a safe URL, else the label alone; the label is escaped here."""
     safe = safe_link_url(url) if url else None
-    return f"<{safe}|{_mrkdwn_escape(label)}>" if safe else _mrkdwn_escape(label)
+    return f"<{safe}|{mrkdwn_escape(label)}>" if safe else mrkdwn_escape(label)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -113,10 +113,10 @@ def _highlight(text: str, spans: list[tuple[int, int]]) -> str:
     for s, e in sorted(set(spans)):
         if s < pos:
             continue
-        out.append(_mrkdwn_escape(text[pos:s]))
-        out.append(f"*{_mrkdwn_escape(text[s:e])}*")
+        out.append(mrkdwn_escape(text[pos:s]))
+        out.append(f"*{mrkdwn_escape(text[s:e])}*")
         pos = e
-    out.append(_mrkdwn_escape(text[pos:]))
+    out.append(mrkdwn_escape(text[pos:]))
     return "".join(out)
 
 

@@ -110,3 +110,14 @@ def test_a_payload_that_is_not_json_is_refused() -> None:
         feedback.parse(b"payload=%7Bnot json", 0.0)
     with pytest.raises(ValueError, match="no payload"):
         feedback.parse(b"token=x", 0.0)
+
+
+def test_the_line_showing_who_acted_escapes_what_came_from_the_feed() -> None:
+    """The source and topic in "muted source `…`" come from the feed: a source named like a link
+    or a mention must reach Slack as text (issue 15's escaping rule), whoever clicked."""
+    hostile = alert(source="<https://evil.example|click here> <@U999> &")
+    by_id = {e["action_id"]: e for e in feedback.buttons(hostile)["elements"]}
+    (fb,), _ = feedback.parse(click(by_id["warwire.mute_source"]), 1.0)
+    text = feedback.acted({"text": "t", "blocks": []}, fb)["blocks"][-1]["elements"][0]["text"]
+    assert text.startswith("<@U042EDITOR> muted source") and "<https" not in text and "<@U999>" not in text
+    assert "&lt;https://evil.example|click here&gt; &lt;@U999&gt; &amp;" in text
