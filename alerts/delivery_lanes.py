@@ -55,6 +55,13 @@ clock = time.time
 pause = asyncio.sleep
 
 
+def next_attempt(task: DeliveryTask, outcome: delivery.Outcome) -> DeliveryTask:
+    """The task again, one attempt on, due after the backoff (or the receiver's Retry-After)."""
+    wait_s = delivery.backoff_s(task.attempt, outcome.retry_after_s)
+    return msgspec.structs.replace(task, attempt=task.attempt + 1, not_before=clock() + wait_s,
+                                   last_error=outcome.reason)
+
+
 def task_key(task: DeliveryTask) -> bytes:
     """A task's record key: the story it follows up, else its story, so that every task of a
     story and of its follow-ups, and a slack-app receiver's messages for them (in the ledger),
@@ -245,9 +252,7 @@ class Lane:
             outcome = await slack.story_update(partition, rec, task)
             self.futures.extend(self.state.send(partition, f"story:{task.receiver}".encode()))
             if outcome is not None and not outcome.ok and outcome.retryable and task.attempt < delivery.MAX_ATTEMPTS:
-                wait_s = delivery.backoff_s(task.attempt, outcome.retry_after_s)
-                self.futures.append(await self.out.reschedule(msgspec.structs.replace(
-                    task, attempt=task.attempt + 1, not_before=clock() + wait_s, last_error=outcome.reason)))
+                self.futures.append(await self.out.reschedule(next_attempt(task, outcome)))
         await confirm("attempt", self.futures)
         self.state.commit()
 
@@ -281,11 +286,9 @@ class Lane:
             return
         if outcome.retryable and task.attempt < delivery.MAX_ATTEMPTS:
             self._stage(partition, key, delivery.RETRYING)
-            wait_s = delivery.backoff_s(task.attempt, outcome.retry_after_s)
+            retry = next_attempt(task, outcome)
             log.warning("delivery_retry", receiver=name, alert=alert.id, attempt=task.attempt,
-                        reason=outcome.reason, retry_in_s=round(wait_s, 2))
-            retry = DeliveryTask(alert=alert, receiver=name, attempt=task.attempt + 1,
-                                 not_before=clock() + wait_s, last_error=outcome.reason)
+                        reason=outcome.reason, retry_in_s=round(retry.not_before - clock(), 2))
             self.futures.append(await self.out.reschedule(retry))
             return
         self._stage(partition, key, delivery.FAILED)
