@@ -67,10 +67,10 @@ def test_tagging_on_the_fresh_test_split_each_topic_on_its_own() -> None:
         assert pr["recall"] >= 0.90, (name, pr)
 
 
-# target 0.95, not met: air-defence measured 0.945 (171 of 181) on the 600 items of test … test5
-# (0.948 on the first 500; test5 was added without any taxonomy change; 0.907 before the scope
-# contexts)
-TAG_PRECISION_FLOOR = {"air-defence": 0.944}
+# target 0.95, not met: air-defence measured 0.934 (171 of 183) on the 600 items of test … test5,
+# after the audit removed terms that decided single labelled items or echoed test items (a film
+# review cue among them: docs/quality.md); 0.907 on the first 500 before this session's mechanisms
+TAG_PRECISION_FLOOR = {"air-defence": 0.933}
 
 
 def test_the_pipeline_benchmarks_never_firing_rule_is_a_valid_rule_file(tmp_path: Path) -> None:
