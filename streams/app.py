@@ -14,6 +14,8 @@ from typing import Any
 import faust
 from faust.sensors.monitor import Monitor
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 from prometheus_client import CollectorRegistry, Gauge
 
 from streams import hooks
@@ -101,7 +103,31 @@ class Transport(faust_aiokafka.Transport):
     Consumer = NoGapConsumer
 
 
+class FlowControl(FlowControlEvent):
+    """Flow control that empties the stream queues only when flow resumes after a suspension.
+
+    mode's `resume()` empties every stream queue each time it is called, and faust calls it at
+    every step of a start-up's recovery, also while the streams already run (records fetched
+    before the source partitions were paused flow once recovery first resumes). The records such
+    a call empties were already handed over by the fetcher (their read offsets advanced), so they
+    were never fetched again: the slowest agent, whose queue held them, then saw the next record
+    after a gap and the worker exited (streams.shell.Continuity; the kill scenario's self-exits).
+    After a real suspension (a rebalance, a stop) the queues are emptied as before: the partitions
+    are then read again from their committed offsets."""
+
+    def resume(self) -> None:
+        suspended = self._suspend.is_set()
+        self._suspend.clear()
+        self._resume.set()
+        if suspended:
+            self.clear()
+
+
 class WarwireApp(faust.App):
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return FlowControl(loop=self.loop)
+
     def _new_producer_transport(self) -> Any:
         return Transport(self.conf.broker_producer, self)
 
