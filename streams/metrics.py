@@ -37,11 +37,11 @@ class PipelineMetrics:
                                ["kind", "result"], registry=registry)
         self.silences_active = Gauge("warwire_alerts_silences_active", "Silences in force now", registry=registry)
         self.top_stories = Leaderboard(Gauge(
-            "warwire_story_top_outlets", "The ten stories with the most outlets (rank 1 = most)",
-            ["rank", "story", "title"], registry=registry))
+            "warwire_story_top_outlets", "The ten stories with the most outlets (their first title)",
+            ["story", "title"], registry=registry))
         self.latest_alerts = Leaderboard(Gauge(
             "warwire_alert_latest_timestamp_seconds", "The ten latest alerts, by when they fired",
-            ["rank", "rule", "severity", "title"], registry=registry))
+            ["alert", "rule", "severity", "title"], registry=registry))
         self.last_reload_ok = Gauge("warwire_config_last_reload_success",
                                     "1 when the last reload of the file kind succeeded, 0 when it was rejected",
                                     ["kind"], registry=registry)
@@ -52,28 +52,34 @@ class PipelineMetrics:
 
 class Leaderboard:
     """A gauge that shows only the current top `k` entries (e.g. stories by outlet count), so its
-    labels stay bounded: series that fall out of the top are removed. `update` is cheap (it runs
-    per item); `refresh` rebuilds the gauge (a timer calls it once a second)."""
+    label sets stay few, and that creates a series only when an entry joins the top: the labels
+    carry no rank (a dashboard sorts by value), and an entry keeps the labels of its first update
+    (a story keeps its first title as later outlets join it). A rank label, or the title of each
+    new item, made every reordering and every join a new series (issue 16, hole 12). `update` is
+    cheap (it runs per item); `refresh` rebuilds the gauge (a timer calls it once a second)."""
 
     def __init__(self, gauge: Gauge, k: int = 10, keep: int = 1000) -> None:
         self.gauge, self.k, self.keep = gauge, k, keep
         self.entries: dict[str, tuple[float, tuple[str, ...]]] = {}
+        self.shown: dict[str, tuple[str, ...]] = {}  # key -> labels of its series now
         self.dirty = False
 
     def update(self, key: str, value: float, labels: tuple[str, ...]) -> None:
-        self.entries.pop(key, None)
-        self.entries[key] = (value, labels)
+        old = self.entries.pop(key, None)
+        self.entries[key] = (value, old[1] if old else labels)
         if len(self.entries) > self.keep:
             # Forget the least recently updated entries beyond `keep` (dicts keep insertion order).
-            for old in list(self.entries)[: len(self.entries) - self.keep]:
-                del self.entries[old]
+            for gone in list(self.entries)[: len(self.entries) - self.keep]:
+                del self.entries[gone]
         self.dirty = True
 
     def refresh(self) -> None:
         if not self.dirty:
             return
         self.dirty = False
-        top = sorted(self.entries.items(), key=lambda kv: kv[1][0], reverse=True)[: self.k]
-        self.gauge.clear()
-        for rank, (_, (v, lab)) in enumerate(top, 1):
-            self.gauge.labels(str(rank), *lab).set(v)
+        top = dict(sorted(self.entries.items(), key=lambda kv: kv[1][0], reverse=True)[: self.k])
+        for key in [k for k in self.shown if k not in top]:
+            self.gauge.remove(*self.shown.pop(key))
+        for key, (v, lab) in top.items():
+            self.shown[key] = lab
+            self.gauge.labels(*lab).set(v)

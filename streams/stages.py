@@ -104,7 +104,7 @@ class Decide:
         for alert in res.alerts:
             c["alerts", alert.rule, alert.severity] += 1
             w.metrics.latest_alerts.update(alert.id, alert.fired_at.timestamp(),
-                                           (alert.rule, alert.severity, alert.title[:80]))
+                                           (alert.id, alert.rule, alert.severity, alert.title[:80]))
             log.info("alert_fired", rule=alert.rule, story=alert.story, item=item.id, topics=alert.topics,
                      outlets=alert.outlets)
             self.alerts.append(alert)

@@ -12,13 +12,14 @@ OUT = Path(__file__).resolve().parent / "dashboards"
 
 
 def panel(pid: int, title: str, exprs: list[tuple[str, str]], x: int, y: int, w: int = 12, h: int = 8,
-          kind: str = "timeseries", unit: str = "short", instant: bool = False) -> dict:
+          kind: str = "timeseries", unit: str = "short", instant: bool = False, sort_desc: bool = False) -> dict:
     targets = [{"datasource": DS, "refId": chr(65 + i), "expr": e, "legendFormat": lf,
                 "instant": instant, "range": not instant, **({"format": "table"} if kind == "table" else {})}
                for i, (e, lf) in enumerate(exprs)]
     return {"id": pid, "type": kind, "title": title, "datasource": DS, "targets": targets,
             "gridPos": {"x": x, "y": y, "w": w, "h": h},
-            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []}, "options": {}}
+            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+            "options": {"sortBy": [{"displayName": "Value", "desc": True}]} if sort_desc else {}}
 
 
 def dashboard(uid: str, title: str, panels: list[dict]) -> dict:
@@ -30,10 +31,11 @@ def dashboard(uid: str, title: str, panels: list[dict]) -> dict:
 NEWSROOM = dashboard("warwire-newsroom", "warwire: newsroom", [
     panel(1, "Items per topic (per 5 min)", [("sum by (topic) (increase(warwire_tagging_items_total[5m]))", "{{topic}}")], 0, 0),
     panel(2, "Alerts by rule (per hour)", [("sum by (rule, severity) (increase(warwire_alerts_fired_total[1h]))", "{{rule}} ({{severity}})")], 12, 0),
-    panel(3, "Top stories by outlet count", [("max by (rank, title, story) (warwire_story_top_outlets)", "")], 0, 8,
-          kind="table", instant=True),
-    panel(4, "Latest alerts", [("max by (rank, rule, severity, title) (warwire_alert_latest_timestamp_seconds) * 1000", "")],
-          12, 8, kind="table", unit="dateTimeAsIso", instant=True),
+    # No rank label (every reordering would be a new series): the tables sort by value.
+    panel(3, "Top stories by outlet count", [("max by (title, story) (warwire_story_top_outlets)", "")], 0, 8,
+          kind="table", instant=True, sort_desc=True),
+    panel(4, "Latest alerts", [("max by (alert, rule, severity, title) (warwire_alert_latest_timestamp_seconds) * 1000", "")],
+          12, 8, kind="table", unit="dateTimeAsIso", instant=True, sort_desc=True),
     panel(5, "New stories and duplicates (items/s)", [("sum by (outcome) (rate(warwire_pipeline_items_total[5m]))", "{{outcome}}")],
           0, 16, w=24, unit="ops"),
 ])
