@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import os
 import random
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 import aiohttp
@@ -23,6 +21,7 @@ import orjson
 
 from alerts.model import ReceiverSpec
 from alerts.render import console_text, slack_payload, webhook_payload
+from streams.core.retry_after import parse_retry_after
 from streams.core.secrets import Secret
 from streams.schema import Alert
 
@@ -73,23 +72,6 @@ class Outcome:
     reason: str
     status: int | None = None
     retry_after_s: float | None = None
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), capped at 1 h."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():  # delta-seconds is 1*DIGIT (RFC 9110): never nan, inf, -1 or 1e9
-        secs = float(value[:12])
-    else:
-        try:
-            secs = parsedate_to_datetime(value).timestamp() - now
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    if not math.isfinite(secs):
-        return None
-    return min(max(secs, 0.0), 3600.0)
 
 
 def classify(status: int | None, headers: Mapping[str, str], error: str | None, now: float) -> Outcome:

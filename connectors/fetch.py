@@ -24,8 +24,8 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from alerts.delivery import parse_retry_after
 from connectors.core.addresses import Network, refused
+from streams.core.retry_after import parse_retry_after
 
 USER_AGENT = "warwire/0.1 (+https://github.com/warwire/warwire; news monitor; polite polling)"
 MAX_BODY_BYTES = 10 * 1024 * 1024

@@ -149,3 +149,12 @@ def test_no_core_or_shell_imports_the_composition_layer() -> None:
     graph = import_graph()
     assert COMPOSITION <= set(graph), COMPOSITION - set(graph)
     assert layer_violations(graph, COMPOSITION) == {}
+
+
+def test_the_connectors_import_nothing_of_the_alerts() -> None:
+    """Feeds come before alerts in the flow: the connectors share pure helpers through
+    streams.core (the Retry-After reader) instead of importing alerts.delivery, as fetch.py did."""
+    graph = import_graph()
+    into_alerts = {m: sorted(t for t in ts if t.split(".")[0] == "alerts")
+                   for m, ts in graph.items() if m.startswith("connectors")}
+    assert {m: ts for m, ts in into_alerts.items() if ts} == {}
