@@ -84,8 +84,9 @@ class Rebalances:
 class Continuity:
     """Checks that an agent sees every offset of its partitions in order. A record after a
     missing offset means faust skipped records (faust #221: a record prefetched before a
-    rebalance, delivered after the seek back); the worker then exits before that record is
-    acknowledged, and its next start reads again from the committed offset. Earlier offsets
+    rebalance, delivered after the seek back; and, until streams.app.FlowControl, stream queues
+    emptied by a recovery step while the streams ran); the worker then exits before that record
+    is acknowledged, and its next start reads again from the committed offset. Earlier offsets
     again (a redelivery after a rebalance) are fine: every stage is idempotent."""
 
     def __init__(self, stage: str, rebalances: Rebalances, committed: Callable[[], dict[Any, int]]) -> None:
