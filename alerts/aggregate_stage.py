@@ -98,7 +98,7 @@ def register(w: Worker, out: Delivery) -> None:
         continuity = w.continuity("aggregate")
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_S):
             async with uncommitted_on_failure("aggregate"):
-                continuity.check(events)
+                await continuity.admit(events)
                 step = Aggregate(w, out)
                 await confirm("aggregate", await w.letters.each("aggregate", events, step))
                 step.state.commit()

@@ -326,7 +326,7 @@ def register(w: Worker) -> Delivery:
         continuity = w.continuity("deliver")
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_S):
             async with uncommitted_on_failure("deliver"):
-                continuity.check(events)
+                await continuity.admit(events)
                 await confirm("deliver", await w.letters.each("deliver", events, out.fan_out))
 
     w.agents["deliver"] = w.app.agent(w.topics.alerts, name="warwire.deliver", concurrency=1)(deliver)
@@ -336,7 +336,7 @@ def register(w: Worker) -> Delivery:
             continuity = w.continuity(f"lane {name}")
             async for events in stream.take_events(LANE_BATCH, within=0.005):
                 async with uncommitted_on_failure(f"lane {name}"):
-                    continuity.check(events)
+                    await continuity.admit(events)
                     await lane_batch(out, events, owns)
 
         lane.__name__ = lane.__qualname__ = f"lane_{name.replace('-', '_')}"
@@ -353,7 +353,7 @@ def register(w: Worker) -> Delivery:
             continuity = w.continuity(f"retry {tier}s")
             async for events in stream.take_events(LANE_BATCH, within=0.005):
                 async with uncommitted_on_failure(f"retry {tier}s"):
-                    continuity.check(events)
+                    await continuity.admit(events)
                     await confirm(f"retry {tier}s", await out.hold(tier, events))
 
         hold.__name__ = hold.__qualname__ = f"hold_{tier}s"

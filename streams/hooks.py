@@ -29,6 +29,7 @@ HOOKS = (
     Hook("faust.transport.drivers.aiokafka:Producer", "_producer_type", "the tracking producer class (a property)"),
     Hook("faust.transport.drivers.aiokafka:Consumer", "_add_gap", "never commit over an offset gap (NoGapConsumer)", 4),
     Hook("faust.transport.consumer:Consumer", "_committed_offset", "offset continuity of every agent", in_init=True),
+    Hook("faust:App", "in_recovery", "agents wait while the tables recover (Continuity.admit)"),
     Hook("faust:App", "flow_control", "stream queues kept when flow resumes unsuspended (FlowControl)"),
     Hook("mode.utils.queues:FlowControlEvent", "_suspend", "stream queues kept when flow resumes unsuspended", in_init=True),
     Hook("mode.utils.queues:FlowControlEvent", "_resume", "stream queues kept when flow resumes unsuspended", in_init=True),

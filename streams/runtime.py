@@ -35,4 +35,4 @@ class Worker:
         return getattr(self.app.consumer, "_committed_offset", {})
 
     def continuity(self, stage: str) -> Continuity:
-        return Continuity(stage, self.rebalances, lambda: self.committed_offsets())
+        return Continuity(stage, self.rebalances, lambda: self.committed_offsets(), lambda: bool(self.app.in_recovery))

@@ -23,6 +23,7 @@ log = logs.get("warwire.worker")
 
 BATCH_MAX = 500        # events per agent iteration
 BATCH_WAIT_S = 0.01   # how long an iteration waits for more events before it works on what it has
+RECOVERY_POLL_S = 0.05  # how often a batch handed over during table recovery looks whether it ended
 
 # A letter keeps the whole failed record up to this size, so that `warwire alerts dlq replay` can
 # publish it again (a larger one, cut, stays a letter to read): far below the 1 MB record limit.
@@ -89,10 +90,21 @@ class Continuity:
     is acknowledged, and its next start reads again from the committed offset. Earlier offsets
     again (a redelivery after a rebalance) are fine: every stage is idempotent."""
 
-    def __init__(self, stage: str, rebalances: Rebalances, committed: Callable[[], dict[Any, int]]) -> None:
-        self.stage, self.rebalances, self.committed = stage, rebalances, committed
+    def __init__(self, stage: str, rebalances: Rebalances, committed: Callable[[], dict[Any, int]],
+                 in_recovery: Callable[[], bool] = lambda: False) -> None:
+        self.stage, self.rebalances, self.committed, self.in_recovery = stage, rebalances, committed, in_recovery
         self.next: dict[Any, int] = {}
         self.seen_generation = -1
+
+    async def admit(self, events: Any) -> None:
+        """Waits while faust recovers the tables from their changelogs, then checks the batch's
+        offsets. faust hands over the records it fetched before it paused the source partitions as
+        soon as recovery first resumes flow, before the changelogs are read: a stage reading its
+        table then would miss the changelog's tail (a ledger's `delivered`, so the POST went out
+        again; a story's last outlets)."""
+        while self.in_recovery():
+            await asyncio.sleep(RECOVERY_POLL_S)
+        self.check(events)
 
     def check(self, events: Any) -> None:
         if self.seen_generation != self.rebalances.generation:

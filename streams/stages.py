@@ -172,7 +172,7 @@ def register(w: Worker) -> None:
         continuity = w.continuity("decide")
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WAIT_S):
             async with uncommitted_on_failure("decide"):
-                continuity.check(events)
+                await continuity.admit(events)
                 t0 = time.perf_counter()
                 step = Decide(w)
                 futures = await w.letters.each("decide", events, step)

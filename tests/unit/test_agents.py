@@ -4,6 +4,7 @@ continuity; the fan-out and a webhook lane's ledger; the aggregate stage's repla
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -134,6 +135,24 @@ async def test_a_lane_stores_sending_before_the_post_and_posts_each_task_once(
     # Read again after a restart: the ledger says delivered; no second POST.
     await h.run("lane hook", first)
     assert len([e for e in h.journal if e[0] == "post"]) == 2
+
+
+async def test_a_batch_handed_over_while_the_tables_recover_waits_for_the_recovery(
+        tmp_path: Path, hook_rules: Path, httpserver: HTTPServer) -> None:
+    """faust hands agents the records it fetched before pausing the source partitions as soon as
+    recovery first resumes flow, before the changelogs are read. Before: a lane POSTed at once,
+    against a ledger that had not yet read its `delivered` tail, so the alert went out again."""
+    h = Harness(tmp_path, rules=hook_rules)
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    await h.run("decide", analyzed_events(h))
+    await h.run("deliver", h.topics.alerts.events())
+    h.w.app.in_recovery = True
+    lane = asyncio.ensure_future(h.run("lane hook", h.topics.deliveries.events()))
+    await asyncio.sleep(0.3)
+    assert len(httpserver.log) == 0 and not lane.done()  # held while the changelogs are read
+    h.w.app.in_recovery = False
+    await asyncio.wait_for(lane, 10)
+    assert len(httpserver.log) == 2
 
 
 async def test_the_aggregate_stage_counts_a_replayed_event_once(tmp_path: Path, hook_rules: Path) -> None:
