@@ -13,7 +13,7 @@ import ahocorasick
 import Stemmer
 
 from streams.core.taxonomy import TaxonomySpec, TermSpec
-from streams.core.text import fold, normalize, words
+from streams.core.text import LANGUAGES, fold, normalize, words
 
 STEMMERS = {"de": "german", "en": "english", "fr": "french", "ru": "russian"}
 _MIN_PREFIX = 4
@@ -37,6 +37,24 @@ class _Term:
     phrase: int
     near: tuple[int, ...]
     not_near: tuple[int, ...]
+    capitals: bool = False  # an acronym that spells a common word: matches only written in capitals
+
+
+COMMON_WORD_ZIPF = 5.0  # wordfreq's Zipf scale: about the 300 commonest words of a language (про, about, und)
+
+
+def spells_a_common_word(text: str, lang: str) -> bool:
+    """An acronym (2-6 capital letters, nothing else but digits, hyphens or slashes) whose letters,
+    lowercased, are one of the commonest words of its language, or of any of the five for an
+    `any` term: ПРО (missile defence) is also про (about). Such a term matches only a word
+    written in capitals."""
+    from wordfreq import zipf_frequency
+
+    word = text.rstrip("*")
+    letters = [c for c in word if c.isalpha()]
+    if not (2 <= len(letters) <= 6) or any(not c.isupper() for c in letters) or " " in word:
+        return False
+    return any(zipf_frequency(word.lower(), lg) >= COMMON_WORD_ZIPF for lg in ((lang,) if lang in LANGUAGES else LANGUAGES))
 
 
 @dataclass
@@ -144,6 +162,7 @@ def compile_taxonomy(spec: TaxonomySpec) -> Taxonomy:
                 topic=topic.id, spec=t, phrase=add_phrase(t.text, t.lang, t.exact),
                 near=tuple(add_phrase(c, "any", loose=True) for c in t.near),
                 not_near=tuple(add_phrase(c, "any", loose=True) for c in t.not_near),
+                capitals=spells_a_common_word(t.text, t.lang),
             ))
         excludes[topic.id] = [add_phrase(x, "any") for x in topic.exclude]
     for ctx in spec.contexts:
@@ -152,6 +171,7 @@ def compile_taxonomy(spec: TaxonomySpec) -> Taxonomy:
                 topic=CONTEXT + ctx.id, spec=t, phrase=add_phrase(t.text, t.lang, t.exact),
                 near=tuple(add_phrase(c, "any", loose=True) for c in t.near),
                 not_near=tuple(add_phrase(c, "any", loose=True) for c in t.not_near),
+                capitals=spells_a_common_word(t.text, t.lang),
             ))
         excludes[CONTEXT + ctx.id] = []
 

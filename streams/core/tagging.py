@@ -6,7 +6,8 @@ starts with that stem, so case endings and German compound heads (Luftverteidigu
 `Luftverteidigung`. Ukrainian words are stemmed from pymorphy3's dictionary (the prefix all forms
 of the word share). German stems of six letters or more also match inside a word (Atomkraftwerk).
 Stems shorter than four letters, and `any`-language terms (names, acronyms), match whole words
-only; a trailing `*` asks for a prefix instead. A phrase matches consecutive words.
+only; a trailing `*` asks for a prefix instead. A phrase matches consecutive words. Case is
+ignored, except that an acronym spelling a common word (ПРО, also про) matches only in capitals.
 
 A term may require context (`near`: one of these within `window` words) or forbid it (`not_near`);
 a topic's `exclude` phrases cancel the term matches they overlap (New England Patriots). A topic is
@@ -192,6 +193,10 @@ def _dated_title(item: NewsItem, years: int) -> bool:
     return bool(m and when is not None and int(m.group(1)) <= when.year - years)
 
 
+def _lowercase_in(text: str, span: tuple[int, int]) -> bool:
+    return any(c.islower() for c in text[span[0]:span[1]])
+
+
 def _near(hit: _Hit, others: list[_Hit], window: int) -> bool:
     return any(o.t0 < hit.t1 + window and hit.t0 < o.t1 + window for o in others)
 
@@ -219,11 +224,11 @@ def tag(tax: Taxonomy, item: NewsItem) -> TagResult:
             found_here = _find_phrases(tax, norm.text, lang)
             if lang == "de":
                 _separable_verbs(tax, norm, text, found_here)
-            fields.append((fname, norm, found_here))
-    found = {fname: hits for fname, _, hits in fields}
+            fields.append((fname, norm, found_here, text))
+    found = {fname: hits for fname, _, hits, _ in fields}
     frame = {"title": {p: [h for h in hs if h.t0 < SUMMARY_FRAME] for p, hs in found.get("summary", {}).items()},
              "summary": found.get("title", {})}
-    for fname, norm, hits in fields:
+    for fname, norm, hits, text in fields:
         if not hits:
             continue
         other = frame[fname]
@@ -234,6 +239,8 @@ def tag(tax: Taxonomy, item: NewsItem) -> TagResult:
             for h in th:
                 if excl and _near(h, excl, 0):
                     continue
+                if term.capitals and _lowercase_in(text, norm.span(h.start, h.end)):
+                    continue  # про (about), not ПРО (missile defence)
                 if term.near and not _near(h, [c for p in term.near for c in hits.get(p, ()) if c != h], term.spec.window) \
                         and not any(other.get(p) for p in term.near):
                     continue

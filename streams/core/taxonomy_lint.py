@@ -3,6 +3,8 @@
 - **short stem**: a word whose stem is under four letters matches as the word written, as a
   prefix (обмен → обмена, обменом) or, when the word itself has four letters, as a whole word
   only (it never matches its other forms): write the forms, or `word*`.
+- **capitals only**: an acronym whose letters spell one of its language's commonest words
+  (ПРО, missile defence, is also про, "about") matches only where it is written in capitals.
 - **shadowed**: a term that can never add anything, because another term of the same topic and
   language without context already matches every text it matches (`Luftabwehr` shadows
   `Luftabwehrsystem`; a term written twice).
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streams.core.tagcompile import spells_a_common_word
 from streams.core.tagging import EXACT, PREFIX, TaxonomySpec, TermSpec, _phrase_words
 
 
@@ -38,6 +41,9 @@ def lint(spec: TaxonomySpec, file: str) -> list[Warning]:
                     if mode == EXACT and len(w) >= 4:  # shorter words (de, air, ПВО) are whole words by nature
                         out.append(Warning(file, term.line, path, f"'{w}' in '{term.text}' has a stem under four "
                                            "letters and matches as a whole word only: write its forms, or 'word*'"))
+            if spells_a_common_word(term.text, term.lang):
+                out.append(Warning(file, term.line, path, f"'{term.text}' spells the common word "
+                                   f"'{term.text.rstrip('*').lower()}': it matches only where written in capitals"))
             for other, owords in seen:
                 if other.lang == term.lang and not (other.near or other.not_near) and _covers(owords, words):
                     out.append(Warning(file, term.line, path, f"'{term.text}' is shadowed by '{other.text}' "

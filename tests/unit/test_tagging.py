@@ -66,6 +66,20 @@ def test_patriot_counts_only_near_a_system_word() -> None:
     assert topics("Germany sends a Patriot battery", "en") == ["air-defence"]
 
 
+def test_an_acronym_that_spells_a_common_word_matches_only_in_capitals() -> None:
+    """ПРО (missile defence) is also про ("about"), one of Russian's commonest words: before,
+    every Russian item "про" anything was tagged air defence."""
+    assert topics("Новая книга про историю Киева", "ru") == []
+    assert topics("Путин рассказал про газовые переговоры с Китаем", "ru") == []
+    assert topics("США развивают систему ПРО в Европе", "ru") == ["air-defence"]
+    assert topics("СИСТЕМА ПРО", "ru") == ["air-defence"]  # a headline in capitals
+    tax = compile_taxonomy(parse_taxonomy(
+        "topics:\n  t:\n    label: T\n    terms:\n      en: [US, NASA, FBI]\n"))
+    assert [t.spec.text for t in tax.terms if t.capitals] == ["US"]  # "us"; nasa and fbi are no words
+    assert tag(tax, NewsItem(id="x", title="Give us a break", lang="en")).topics == []
+    assert tag(tax, NewsItem(id="x", title="US troops", lang="en")).topics == ["t"]
+
+
 def test_language_specific_terms_do_not_fire_on_other_languages() -> None:
     # "оборон" is a Ukrainian stem; a Russian item is matched by Russian terms only.
     assert topics("протиповітряна оборона", "ru") == []
