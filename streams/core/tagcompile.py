@@ -54,7 +54,8 @@ def spells_a_common_word(text: str, lang: str) -> bool:
     letters = [c for c in word if c.isalpha()]
     if not (2 <= len(letters) <= 6) or any(not c.isupper() for c in letters) or " " in word:
         return False
-    return any(zipf_frequency(word.lower(), lg) >= COMMON_WORD_ZIPF for lg in ((lang,) if lang in LANGUAGES else LANGUAGES))
+    return any(zipf_frequency(word.lower(), lg, wordlist="small") >= COMMON_WORD_ZIPF
+               for lg in ((lang,) if lang in LANGUAGES else LANGUAGES))
 
 
 @dataclass
