@@ -1,5 +1,5 @@
 """The aggregate stage, registered on a worker by `register` (called by the composition root,
-streams/wiring.py): a thin shell around alerts.aggregator.
+streams/wiring.py): a thin shell around alerts.aggregate_core.
 
   warwire.rule-events ──aggregate──▶ warwire.alerts (frequency, spike, new_term, flatline alerts)
   (keyed by rule: items of             warwire.deliveries (digests, one task per receiver)
@@ -9,7 +9,7 @@ streams/wiring.py): a thin shell around alerts.aggregator.
 State is the `aggregates` BatchTable (streams/state.py): one changelog record per event, RocksDB
 written only once the broker has the batch's records. A timer sends a tick to every partition
 every TICK_S, so that flatline, spike-down and digests act when nothing arrives. An event read
-again after a crash or a rebalance (its offset and digest are in the state: aggregator.on_event)
+again after a crash or a rebalance (its offset and digest are in the state: aggregate_core.on_event)
 counts nothing twice and sends the alerts it sent the first time, under the same ids.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 import xxhash
 from aiokafka.partitioner import murmur2
 
-from alerts import aggregator
+from alerts import aggregate_core
 from alerts.delivery_lanes import Delivery
 from streams.runtime import Worker
 from streams.schema import RuleEvent, alert_records, decode, encode
@@ -37,7 +37,7 @@ def partition_of(rule: str, partitions: int) -> int:
 
 
 class LoadedRules:
-    """The worker's loaded rules as the aggregate stage reads them (aggregator.Rules)."""
+    """The worker's loaded rules as the aggregate stage reads them (aggregate_core.Rules)."""
 
     def __init__(self, w: Worker) -> None:
         self.w = w
@@ -68,7 +68,7 @@ class Aggregate:
         ev = decode(RuleEvent, event.value)
         partition, offset = event.message.partition, event.message.offset
         now = time.time()
-        res = aggregator.on_event(ev, partition, offset, xxhash.xxh64_intdigest(event.value), self.rules,
+        res = aggregate_core.on_event(ev, partition, offset, xxhash.xxh64_intdigest(event.value), self.rules,
                                   lambda keys: self.state.get_many(partition, keys), now, w.config.silences)
         self.state.stage(partition, res.writes)
         futures = []

@@ -47,7 +47,7 @@ class RuleSpec:
     key: str = "story"
     receivers: tuple[str, ...] = ()
     description: str = ""
-    # frequency, spike, new_term, flatline (alerts/aggregate.py)
+    # frequency, spike, new_term, flatline (alerts/windows.py)
     window_s: float = 3600.0
     threshold: int = 1
     group_by: str = "none"

@@ -1,11 +1,11 @@
 """The aggregate stage over a dict instead of the worker's table: `warwire rules test` runs the
-same decisions (alerts.aggregator) on items from a file. Pure."""
+same decisions (alerts.aggregate_core) on items from a file. Pure."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alerts.aggregator import AggResult, on_digest, on_item, on_tick
+from alerts.aggregate_core import AggResult, on_digest, on_item, on_tick
 from streams.schema import Alert, RuleItem
 
 

@@ -220,7 +220,7 @@ def declare_tables(app: WarwireApp, settings: Settings) -> Tables:
         dedupe=table(TABLES[0], "item, url, text, candidate, story and rule-fired keys (streams.core.dedupe)",
                      settings.state_ttl_s),
         delivered=table(TABLES[1], "alert id:receiver -> delivery state (alerts.delivery ledger states)", LEDGER_TTL_S),
-        aggregates=table(TABLES[2], "rule windows, new_term values, digests (alerts.aggregator)", AGGREGATE_TTL_S))
+        aggregates=table(TABLES[2], "rule windows, new_term values, digests (alerts.aggregate_core)", AGGREGATE_TTL_S))
     for t in (tables.dedupe, tables.delivered, tables.aggregates):
         if t._changelog_topic_name() != changelog_topic(app.conf.id, t.name):
             raise RuntimeError(f"table {t.name}: faust names its changelog {t._changelog_topic_name()}, "

@@ -8,7 +8,7 @@ Layers, each importing only those below it:
   shells        streams/stages.py, alerts/delivery_lanes.py, alerts/aggregate_stage.py, streams/shell.py,
                 streams/app.py, streams/state.py, streams/intake.py, connectors/poller.py, ... (faust,
                 aiokafka, aiohttp)
-  pure cores    streams/core/, connectors/core/, alerts/engine.py, aggregator.py, render.py, ... (no I/O)
+  pure cores    streams/core/, connectors/core/, alerts/engine.py, aggregate_core.py, windows.py, render.py, ... (no I/O)
 """
 
 from __future__ import annotations

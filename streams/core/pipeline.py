@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from alerts.aggregate import names
 from alerts.engine import RuleSet, evaluate, inhibited_by, make_alert, should_notify, throttle_key
 from alerts.model import RuleSpec
 from alerts.silences import Silence, silenced_by
+from alerts.windows import names
 from streams.core import dedupe
 from streams.core.tagging import Taxonomy, tag
 from streams.schema import (
@@ -159,7 +159,7 @@ def rule_time(item: NewsItem, now: float) -> float:
     tier reads it, with no horizon), so a backlog read after an outage falls into the hours it
     was published in, not into one window (a false frequency or spike alert); a time in the
     future counts as now. How late an item may still count is each window's own span: older
-    buckets are dropped (alerts.aggregate.observe)."""
+    buckets are dropped (alerts.windows.observe)."""
     published = item.published.timestamp() if item.published else None
     return min(dedupe.event_time(published, now, math.inf), now)
 

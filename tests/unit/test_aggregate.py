@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts import aggregate as agg
-from alerts import aggregator, offline
+from alerts import aggregate_core, offline
+from alerts import windows as agg
 from alerts.loader import load_rules
 from alerts.model import RuleSpec
 from streams.core.pipeline import rule_event
@@ -35,7 +35,7 @@ def event(at: float, item: str = "i", source: str = "kyiv-independent", values: 
 def feed(store: Store, s: RuleSpec, events: list[RuleItem]) -> list[Alert]:
     out: list[Alert] = []
     for ev in events:
-        out += store.apply(aggregator.on_item(s, ("console",), ev, store.get_many, ev.at)).alerts
+        out += store.apply(aggregate_core.on_item(s, ("console",), ev, store.get_many, ev.at)).alerts
     return out
 
 
@@ -81,7 +81,7 @@ def test_spike_down_fires_on_a_tick_when_items_stop(tmp_path: Path) -> None:
                        "    min_current: 3\n    min_baseline: 3\n")
     st = Store()
     feed(st, s, [event(T0 + n * 600, f"s{n}") for n in range(12)])  # 6 per hour for 2 h, then nothing
-    tick = lambda now: st.apply(aggregator.on_tick([s], lambda _: ("console",), st.get_many, now))  # noqa: E731
+    tick = lambda now: st.apply(aggregate_core.on_tick([s], lambda _: ("console",), st.get_many, now))  # noqa: E731
     assert tick(T0 + 2 * 3600).alerts == []  # the last hour is as busy as the one before
     assert len(tick(T0 + 2 * 3600 + 45 * 60).alerts) == 1  # one item in the last hour against six
 
@@ -100,7 +100,7 @@ def test_flatline_fires_when_a_source_goes_silent_once_watched_for_a_window(tmp_
     s = spec(tmp_path, "    type: flatline\n    window: 2h\n    threshold: 1\n    group_by: source\n    realert: 6h\n")
     st = Store()
     feed(st, s, [event(T0, "a", groups=["welt"]), event(T0 + 3000, "b", groups=["ap"])])
-    tick = lambda now: st.apply(aggregator.on_tick([s], lambda _: ("console",), st.get_many, now))  # noqa: E731
+    tick = lambda now: st.apply(aggregate_core.on_tick([s], lambda _: ("console",), st.get_many, now))  # noqa: E731
     assert tick(T0 + 3600).alerts == []
     feed(st, s, [event(T0 + 7000, "c", groups=["ap"])])
     late = tick(T0 + 2 * 3600 + 600)
@@ -111,7 +111,7 @@ def test_flatline_fires_when_a_source_goes_silent_once_watched_for_a_window(tmp_
 def test_flatline_of_a_rule_with_no_items_at_all(tmp_path: Path) -> None:
     s = spec(tmp_path, "    type: flatline\n    topics: [nato-accession]\n    window: 1h\n")
     st = Store()
-    tick = lambda now: st.apply(aggregator.on_tick([s], lambda _: ("console",), st.get_many, now))  # noqa: E731
+    tick = lambda now: st.apply(aggregate_core.on_tick([s], lambda _: ("console",), st.get_many, now))  # noqa: E731
     assert tick(T0).alerts == []  # starts watching
     assert [a.key for a in tick(T0 + 3601).alerts] == ["*"]
 
@@ -121,22 +121,22 @@ def test_digest_waits_group_wait_then_sends_every_group_interval(tmp_path: Path)
     st = Store()
 
     def alert(n: int) -> Alert:
-        return Alert(id=f"a{n}", rule="r", severity="warning", key="s", fired_at=aggregator.datetime.now(aggregator.UTC),
+        return Alert(id=f"a{n}", rule="r", severity="warning", key="s", fired_at=aggregate_core.datetime.now(aggregate_core.UTC),
                      receivers=["console"], title=f"story {n}", url=f"https://x.example/{n}")
 
     def tick(now: float) -> list[Alert]:
-        return st.apply(aggregator.on_tick([s], lambda _: ("console",), st.get_many, now)).notifications
+        return st.apply(aggregate_core.on_tick([s], lambda _: ("console",), st.get_many, now)).notifications
 
-    st.apply(aggregator.on_digest(s, alert(1), st.get_many, T0))
+    st.apply(aggregate_core.on_digest(s, alert(1), st.get_many, T0))
     assert tick(T0 + 10) == []
-    st.apply(aggregator.on_digest(s, alert(2), st.get_many, T0 + 20))
+    st.apply(aggregate_core.on_digest(s, alert(2), st.get_many, T0 + 20))
     first = tick(T0 + 31)
     assert [[e.id for e in n.digest] for n in first] == [["a1", "a2"]] and first[0].title == "2 alerts of r"
-    st.apply(aggregator.on_digest(s, alert(3), st.get_many, T0 + 60))
+    st.apply(aggregate_core.on_digest(s, alert(3), st.get_many, T0 + 60))
     assert tick(T0 + 120) == []  # group_interval not over
     assert [[e.id for e in n.digest] for n in tick(T0 + 31 + 300)] == [["a3"]]
     assert tick(T0 + 3 * 3600) == []  # quiet: the group is forgotten
-    st.apply(aggregator.on_digest(s, alert(4), st.get_many, T0 + 4 * 3600))
+    st.apply(aggregate_core.on_digest(s, alert(4), st.get_many, T0 + 4 * 3600))
     assert tick(T0 + 4 * 3600 + 5) == []  # a new group waits group_wait again
 
 
@@ -148,11 +148,11 @@ def test_a_digest_of_more_alerts_than_it_lists_counts_every_one(tmp_path: Path) 
     s = spec(tmp_path, "    type: match\n    group_wait: 30s\n    group_interval: 5m\n    repeat_interval: 1h\n")
     st = Store()
     for n in range(130):
-        st.apply(aggregator.on_digest(s, Alert(
-            id=f"a{n}", rule="r", severity="warning", key="s", fired_at=aggregator.datetime.now(aggregator.UTC),
+        st.apply(aggregate_core.on_digest(s, Alert(
+            id=f"a{n}", rule="r", severity="warning", key="s", fired_at=aggregate_core.datetime.now(aggregate_core.UTC),
             receivers=["console"], title=f"story {n}", url=f"https://x.example/{n}"), st.get_many, T0 + n * 0.1))
-    [digest] = st.apply(aggregator.on_tick([s], lambda _: ("console",), st.get_many, T0 + 60)).notifications
-    assert digest.digest_total == 130 and len(digest.digest) == aggregator.MAX_DIGEST_ENTRIES
+    [digest] = st.apply(aggregate_core.on_tick([s], lambda _: ("console",), st.get_many, T0 + 60)).notifications
+    assert digest.digest_total == 130 and len(digest.digest) == aggregate_core.MAX_DIGEST_ENTRIES
     assert digest.title == "130 alerts of r" and "the newest 50 listed" in digest.reason
     assert digest.digest[-1].id == "a129"
     payload = slack_payload(digest)
@@ -198,18 +198,18 @@ def test_a_backlog_read_at_once_counts_in_the_hours_it_was_published_not_in_one_
                         published=datetime.fromtimestamp(T0 + n * 1200, UTC))
         ev = rule_event(s, TaggedItem(item=item, story=f"s-{n}", topics=["energy-infrastructure"]), now + n)
         assert ev.at == T0 + n * 1200
-        fired += st.apply(aggregator.on_item(s, ("console",), ev, st.get_many, now + n)).alerts
+        fired += st.apply(aggregate_core.on_item(s, ("console",), ev, st.get_many, now + n)).alerts
     assert fired == []
     burst = [NewsItem(id=f"n{n}", title=f"now {n}", source="s", lang="en", published=datetime.fromtimestamp(now, UTC))
              for n in range(10)]
     for item in burst:  # ten within the hour, as published: fires
         ev = rule_event(s, TaggedItem(item=item, story=item.id, topics=["energy-infrastructure"]), now + 60)
-        fired += st.apply(aggregator.on_item(s, ("console",), ev, st.get_many, now + 60)).alerts
+        fired += st.apply(aggregate_core.on_item(s, ("console",), ev, st.get_many, now + 60)).alerts
     assert len(fired) == 1
 
 
 class OneRule:
-    """aggregator.Rules over one rule spec, its state in partition 0."""
+    """aggregate_core.Rules over one rule spec, its state in partition 0."""
 
     def __init__(self, s: RuleSpec) -> None:
         self.s = s
@@ -232,8 +232,8 @@ def test_a_rule_event_read_again_counts_nothing_twice_and_sends_what_it_sent(tmp
     s = spec(tmp_path, "    type: frequency\n    window: 1h\n    threshold: 3\n    realert: 2h\n")
     rules, st = OneRule(s), Store()
 
-    def read(offset: int, ev: RuleEvent, now: float) -> aggregator.AggResult:
-        return st.apply(aggregator.on_event(ev, 0, offset, hash(encode(ev)), rules, st.get_many, now))
+    def read(offset: int, ev: RuleEvent, now: float) -> aggregate_core.AggResult:
+        return st.apply(aggregate_core.on_event(ev, 0, offset, hash(encode(ev)), rules, st.get_many, now))
 
     first = RuleEvent(kind="items", rule="r", items=[event(T0, "a"), event(T0 + 60, "b")])
     second = RuleEvent(kind="items", rule="r", items=[event(T0 + 120, "c")])
@@ -258,15 +258,15 @@ def test_remembered_rule_events_stay_bounded(tmp_path: Path) -> None:
 
     s = spec(tmp_path, "    type: frequency\n    window: 1h\n    threshold: 1000000\n")
     rules, st = OneRule(s), Store()
-    for offset in range(aggregator.MAX_REMEMBERED + 50):
-        st.apply(aggregator.on_event(RuleEvent(kind="tick", at=T0 + offset), 0, offset, offset, rules,
+    for offset in range(aggregate_core.MAX_REMEMBERED + 50):
+        st.apply(aggregate_core.on_event(RuleEvent(kind="tick", at=T0 + offset), 0, offset, offset, rules,
                                      st.get_many, T0 + offset))
-    applied = aggregator._applied_dec.decode(st.data["x:0"])
-    assert len(applied.seen) == aggregator.MAX_REMEMBERED and min(applied.seen) == 50
+    applied = aggregate_core._applied_dec.decode(st.data["x:0"])
+    assert len(applied.seen) == aggregate_core.MAX_REMEMBERED and min(applied.seen) == 50
 
 
 class Loaded:
-    """aggregator.Rules over whatever rules a worker has loaded now (none, or changed ones)."""
+    """aggregate_core.Rules over whatever rules a worker has loaded now (none, or changed ones)."""
 
     def __init__(self, *specs: RuleSpec) -> None:
         self.specs = {s.name: s for s in specs}
@@ -292,10 +292,10 @@ def test_an_event_for_a_rule_this_worker_has_not_loaded_yet_is_counted_with_the_
     from alerts.engine import CompiledRule
     sender = CompiledRule(s, lambda item: True, ("webhook",))  # the rule as the sending worker had it
     ev = RuleEvent(kind="items", rule="r", items=[event(T0, "a"), event(T0 + 60, "b")], **sender.as_sent())
-    res = st.apply(aggregator.on_event(ev, 0, 0, 1, Loaded(), st.get_many, T0 + 60))
+    res = st.apply(aggregate_core.on_event(ev, 0, 0, 1, Loaded(), st.get_many, T0 + 60))
     assert [a.rule for a in res.alerts] == ["r"] and res.alerts[0].receivers == ["webhook"]
     bare = RuleEvent(kind="items", rule="r", items=[event(T0, "c")])  # an event from before: no spec
-    assert st.apply(aggregator.on_event(bare, 0, 1, 2, Loaded(), st.get_many, T0 + 61)).alerts == []
+    assert st.apply(aggregate_core.on_event(bare, 0, 1, 2, Loaded(), st.get_many, T0 + 61)).alerts == []
 
 
 def test_digest_entries_of_a_rule_reloaded_without_group_wait_or_removed_are_sent_not_stranded(tmp_path: Path) -> None:
@@ -308,16 +308,16 @@ def test_digest_entries_of_a_rule_reloaded_without_group_wait_or_removed_are_sen
         for n in range(3):
             alert = Alert(id=f"a{n}", rule="r", severity="critical", key="*", receivers=["webhook"], title=f"t{n}",
                           fired_at=None)
-            st.apply(aggregator.on_event(RuleEvent(kind="digest", rule="r", alert=alert), 0, n, n, Loaded(digest),
+            st.apply(aggregate_core.on_event(RuleEvent(kind="digest", rule="r", alert=alert), 0, n, n, Loaded(digest),
                                          st.get_many, T0 + n))
-        assert st.apply(aggregator.on_event(RuleEvent(kind="tick", at=T0 + 5), 0, 3, 3, Loaded(digest),
+        assert st.apply(aggregate_core.on_event(RuleEvent(kind="tick", at=T0 + 5), 0, 3, 3, Loaded(digest),
                                             st.get_many, T0 + 5)).notifications == []  # group_wait not over
-        out = st.apply(aggregator.on_event(RuleEvent(kind="tick", at=T0 + 6), 0, 4, 4, loaded_after,
+        out = st.apply(aggregate_core.on_event(RuleEvent(kind="tick", at=T0 + 6), 0, 4, 4, loaded_after,
                                            st.get_many, T0 + 6)).notifications
         assert len(out) == 1 and [e.id for e in out[0].digest] == ["a0", "a1", "a2"]
         # the rule's severity as loaded now, or, for a removed rule, the one its alerts had
         assert out[0].receivers == ["webhook"] and out[0].severity == ("warning" if loaded_after.specs else "critical")
         assert not any(k.startswith("d:r|") for k in st.data)
-        again = st.apply(aggregator.on_event(RuleEvent(kind="tick", at=T0 + 7), 0, 5, 5, loaded_after,
+        again = st.apply(aggregate_core.on_event(RuleEvent(kind="tick", at=T0 + 7), 0, 5, 5, loaded_after,
                                              st.get_many, T0 + 7)).notifications
         assert again == []

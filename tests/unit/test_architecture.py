@@ -28,7 +28,7 @@ def test_core_modules_import_no_io_libraries() -> None:
 # and the pure cores import only pure cores.
 PACKAGES = ("streams", "connectors", "alerts")
 PURE = ("streams.core.", "connectors.core.")
-PURE_MODULES = {"streams.schema", "connectors.feeds", "alerts.engine", "alerts.aggregator", "alerts.aggregate",
+PURE_MODULES = {"streams.schema", "connectors.feeds", "alerts.engine", "alerts.aggregate_core", "alerts.windows",
                 "alerts.render", "alerts.offline", "alerts.feedback", "alerts.silences", "alerts.model", "alerts.query",
                 "alerts.loader"}
 

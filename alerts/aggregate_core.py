@@ -4,7 +4,7 @@ written back from the returned `AggResult` (the shell is alerts/aggregate_stage.
 
 State keys (the worker's `aggregates` table):
   g:<rule>            RuleState: when the rule was first seen here, its groups and when each was last seen
-  w:<rule>|<group>    Window (alerts/aggregate.py)
+  w:<rule>|<group>    Window (alerts/windows.py)
   t:<rule>|<value>    when a new_term value was last seen
   d:<rule>|<group>    DigestState: alerts waiting for the group's next notification
   k:<partition>       the digest rules with state in that partition (a rule reloaded without
@@ -29,7 +29,7 @@ from typing import Protocol
 
 import msgspec
 
-from alerts import aggregate as agg
+from alerts import windows as agg
 from alerts.model import RuleSpec
 from alerts.silences import Silence, silenced_by
 from streams.schema import Alert, DigestEntry, RuleEvent, RuleItem
