@@ -30,22 +30,33 @@ ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("", port))  # every interface, as the metrics servers bind
+        except OSError:
+            return False
+    return True
+
+
 def free_port(pair: bool = False) -> int:
-    """A free loopback port (and, with `pair`, the one above it too: the broker's controller)."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            p = int(s.getsockname()[1])
-        if not pair:
+    """A free port (and, with `pair`, the one above it too: the broker's controller), below the
+    kernel's ephemeral range. A port the kernel hands out for binding port 0 is an ephemeral one,
+    which an outgoing connection (a client's to the broker) may take before the server that was
+    given it binds it: a connector then failed to start its metrics server ("address already in
+    use") once in a CI run."""
+    high = min(_ephemeral_low(), 65535) - 2
+    for _ in range(200):
+        p = random.randint(10000, high)
+        if _bindable(p) and (not pair or _bindable(p + 1)):
             return p
-        if p >= 65535:
-            continue
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", p + 1))
-            except OSError:
-                continue
-        return p
     raise RuntimeError("no free port")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -31,9 +32,17 @@ DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below the kernel's ephemeral range (32768 and up), where no outgoing
+    connection can take it before Prometheus binds it."""
+    for _ in range(200):
+        port = random.randint(10000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port")
 
 
 def get_json(url: str, timeout: float = 5.0) -> dict:
