@@ -109,9 +109,10 @@ class FlowControl(FlowControlEvent):
     mode's `resume()` empties every stream queue each time it is called, and faust calls it at
     every step of a start-up's recovery, also while the streams already run (records fetched
     before the source partitions were paused flow once recovery first resumes). The records such
-    a call empties were already handed over by the fetcher (their read offsets advanced), so they
-    were never fetched again: the slowest agent, whose queue held them, then saw the next record
-    after a gap and the worker exited (streams.shell.Continuity; the kill scenario's self-exits).
+    a call empties were already handed over by the fetcher, and the rest of the fetch in hand moved
+    the read offsets past them, so they were not read again: the slowest agent, whose queue held
+    them, then saw the next record after a gap and the worker exited (streams.shell.Continuity;
+    the kill scenario's self-exits).
     After a real suspension (a rebalance, a stop) the queues are emptied as before: the partitions
     are then read again from their committed offsets."""
 
