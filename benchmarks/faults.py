@@ -287,6 +287,10 @@ def receiver_scenario(broker: h.Broker, work: Path, n_items: int = 300, down_s: 
     rx.wait_quiet(15.0, timeout_s=300)
     out.received = len({u for u in rx.arrivals if u in expected})
     out.duplicates = sum(n - 1 for u, n in rx.counts.items() if u in expected and n > 1)
+    # What was missing before the replay may have arrived since: name only what is still missing.
+    out.notes = [n for n in out.notes if not n.startswith("missing: ")]
+    if expected - set(rx.arrivals):
+        out.notes.append("missing after the replay: " + ", ".join(sorted(expected - set(rx.arrivals))[:10]))
     reasons = sorted({d["line"].rsplit("\t", 1)[-1].split(":")[0] for d in letters})
     out.notes.append(f"down {down_s:.0f}s then 429 storm {storm_s:.0f}s: {delivered_first} delivered within the retry "
                      f"budget, {len(letters)} dead-lettered ({'; '.join(reasons) or '-'}), then "
