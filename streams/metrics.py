@@ -66,7 +66,9 @@ class Leaderboard:
 
     def update(self, key: str, value: float, labels: tuple[str, ...]) -> None:
         old = self.entries.pop(key, None)
-        self.entries[key] = (value, old[1] if old else labels)
+        # The labels the entry had (or, forgotten beyond `keep` but still shown, its series has):
+        # a key's series never changes its labels, so no series is left behind when it does.
+        self.entries[key] = (value, old[1] if old else self.shown.get(key, labels))
         if len(self.entries) > self.keep:
             # Forget the least recently updated entries beyond `keep` (dicts keep insertion order).
             for gone in list(self.entries)[: len(self.entries) - self.keep]:

@@ -46,3 +46,15 @@ def test_a_story_pushed_out_of_the_top_loses_its_series() -> None:
     board.update("c", 9, ("c",))
     board.refresh()
     assert _series(reg) == {("c",): 9, ("b",): 3}
+
+
+def test_a_shown_story_forgotten_and_updated_again_keeps_its_one_series() -> None:
+    reg = CollectorRegistry()
+    board = Leaderboard(Gauge("top", "t", ["story", "title"], registry=reg), k=2, keep=2)
+    board.update("s1", 9, ("s1", "first title"))
+    board.refresh()
+    for story in ("s2", "s3"):  # s1 falls out of the `keep` most recent entries, still shown
+        board.update(story, 1, (story, story))
+    board.update("s1", 10, ("s1", "a later title"))
+    board.refresh()
+    assert [k for k in _series(reg) if k[0] == "s1"] == [("s1", "first title")]
