@@ -52,7 +52,8 @@ def spells_a_common_word(text: str, lang: str) -> bool:
 
     word = text.rstrip("*")
     letters = [c for c in word if c.isalpha()]
-    if not (2 <= len(letters) <= 6) or any(not c.isupper() for c in letters) or " " in word:
+    if not (2 <= len(letters) <= 6) or any(not c.isupper() for c in letters) \
+            or any(not (c.isalnum() or c in "-/") for c in word):
         return False
     return any(zipf_frequency(word.lower(), lg, wordlist="small") >= COMMON_WORD_ZIPF
                for lg in ((lang,) if lang in LANGUAGES else LANGUAGES))
