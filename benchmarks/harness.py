@@ -52,9 +52,11 @@ def free_port(pair: bool = False) -> int:
     which an outgoing connection (a client's to the broker) may take before the server that was
     given it binds it: a connector then failed to start its metrics server ("address already in
     use") once in a CI run."""
-    high = min(_ephemeral_low(), 65535) - 2
+    low, high = 10000, min(_ephemeral_low(), 65535) - 2
+    if high <= low:  # an ephemeral range that starts unusually low: any port, as before
+        low, high = 1024, 65534
     for _ in range(200):
-        p = random.randint(10000, high)
+        p = random.randint(low, high)
         if _bindable(p) and (not pair or _bindable(p + 1)):
             return p
     raise RuntimeError("no free port")
