@@ -104,6 +104,24 @@ def uk_stem(word: str) -> str:
     return fold(os.path.commonprefix(best)) or word
 
 
+_UK_VOWELS = "аеєиіїоуюя"
+_UK_ALTERNATION = {"і": "ое", "ї": "є"}
+
+
+def uk_alternates(prefix: str) -> list[str]:
+    """The other forms of a Ukrainian prefix whose last syllable closes on і or ї: that vowel
+    becomes о or е (ї becomes є) when an ending opens the syllable, so a prefix as written misses
+    the inflected forms (Харків → Харкова, Харкові; Львів → Львові; Миколаїв → Миколаєва; піч →
+    печі). Only the last vowel, and only when consonants alone follow it."""
+    for i in range(len(prefix) - 1, -1, -1):
+        ch = prefix[i]
+        if ch in _UK_VOWELS:
+            if ch in _UK_ALTERNATION and i < len(prefix) - 1 and i > 0:
+                return [prefix[:i] + alt + prefix[i + 1:] for alt in _UK_ALTERNATION[ch]]
+            return []
+    return []
+
+
 def _phrase_words(text: str, lang: str, exact: bool, loose: bool) -> list[tuple[str, int]]:
     """The (pattern, mode) of each word of a term. `loose` words (context) default to prefixes."""
     norm = normalize(text.strip()).text
@@ -153,7 +171,11 @@ def compile_taxonomy(spec: TaxonomySpec) -> Taxonomy:
         pw = _phrase_words(text, lang, exact, loose)
         phrase_len.append(len(pw))
         for pos, (pat, mode) in enumerate(pw):
-            slots.setdefault((pat, mode), []).append(_Slot(pid, pos, mode, lang))
+            slot = _Slot(pid, pos, mode, lang)
+            slots.setdefault((pat, mode), []).append(slot)
+            if lang == "uk" and mode == PREFIX:
+                for alt in uk_alternates(pat):
+                    slots.setdefault((alt, mode), []).append(slot)
         return pid
 
     terms: list[_Term] = []
