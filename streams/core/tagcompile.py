@@ -94,14 +94,35 @@ def _uk_morph() -> Any:
 
 
 @functools.lru_cache(maxsize=65536)
+def uk_stems(word: str) -> tuple[str, ...]:
+    """A Ukrainian word's stems from its dictionary lexeme, taking the parse with the most forms
+    (the noun світло rather than the adverb): the longest prefix shared by all of its forms
+    (оборона, оборони, обороні … → оборон). When that prefix cuts more than an ending off a noun,
+    its forms split at a vowel alternation (відеогра, відеогри … / відеоігри, відеоігор): one stem
+    per branch, the word's own first (відеогр, відеоіг), not the short common part (відео, which
+    is every "Відео:" headline). Snowball has no Ukrainian; pymorphy3's dictionary does."""
+    parses = _uk_morph().parse(word)[:4]
+    best = max(parses, key=lambda p: len(p.lexeme)) if parses else None
+    forms = [f.word.lower() for f in best.lexeme] if best else [word.lower()]
+    w = word.lower()
+    full = os.path.commonprefix(forms)
+    # Verbs and adjectives keep the common prefix (their branches are tenses and genders, and the
+    # short prefix also finds the related noun); a noun's branches are one lexeme's two spellings.
+    if len(full) >= len(w) - 2 or not w.startswith(full) or best is None or best.tag.POS != "NOUN":
+        return (fold(full) or word,)
+    branches: dict[str, list[str]] = {}
+    for f in forms:
+        if len(f) > len(full):
+            branches.setdefault(f[len(full)], []).append(f)
+    own = w[len(full)] if len(w) > len(full) else ""
+    stems = [os.path.commonprefix(branches.pop(own, [w]))]
+    stems += [os.path.commonprefix(b) for b in branches.values()]
+    return tuple(dict.fromkeys(fold(st) for st in stems if st))
+
+
 def uk_stem(word: str) -> str:
-    """A Ukrainian word's stem from its dictionary lexeme: the longest prefix shared by all of its
-    forms (оборона, оборони, обороні … → оборон), taking the parse with the most forms (the noun
-    світло rather than the adverb). Snowball has no Ukrainian; pymorphy3's dictionary does."""
-    parses = _uk_morph().parse(word)
-    lexemes = [[f.word for f in p.lexeme] for p in parses[:4]]
-    best = max(lexemes, key=len) if lexemes else [word]
-    return fold(os.path.commonprefix(best)) or word
+    """A Ukrainian word's own stem (the first of `uk_stems`)."""
+    return uk_stems(word)[0]
 
 
 _UK_VOWELS = "аеєиіїоуюя"
@@ -170,11 +191,16 @@ def compile_taxonomy(spec: TaxonomySpec) -> Taxonomy:
         pid = len(phrase_len)
         pw = _phrase_words(text, lang, exact, loose)
         phrase_len.append(len(pw))
-        for pos, (pat, mode) in enumerate(pw):
+        written = [""] * len(pw)
+        if lang == "uk":
+            norm = normalize(text.strip()).text
+            written = [norm[s:e] for s, e in words(norm)]
+        for pos, ((pat, mode), w) in enumerate(zip(pw, written, strict=True)):
             slot = _Slot(pid, pos, mode, lang)
             slots.setdefault((pat, mode), []).append(slot)
             if lang == "uk" and mode == PREFIX:
-                for alt in uk_alternates(pat):
+                others = uk_stems(w)[1:] if pat == uk_stem(w) else ()
+                for alt in {*uk_alternates(pat), *(st for st in others if len(st) >= _MIN_PREFIX)} - {pat}:
                     slots.setdefault((alt, mode), []).append(slot)
         return pid
 

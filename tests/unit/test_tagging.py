@@ -175,6 +175,19 @@ def test_a_ukrainian_prefix_follows_the_i_to_o_e_alternation_of_its_last_syllabl
     assert topics("ППО збила 30 дронів у Львові; Ізраїль пропонує допомогу", "uk") == ["air-defence"]
 
 
+def test_a_ukrainian_noun_whose_forms_alternate_keeps_a_stem_for_each_branch() -> None:
+    """відеогра's forms split at і/г (відеогри / відеоігор): the stem shared by all of them was
+    відео, so the game context matched every "Відео:" headline and vetoed its air-defence tag."""
+    from streams.core.tagging import uk_stem
+
+    assert uk_stem("відеогра") == "відеогр"
+    tax = _tax("topics:\n  t:\n    terms:\n      uk: [відеогра, засоби]\n")
+    assert _topics(tax, "Відео: вибухи над Києвом", lang="uk") == []
+    for title in ("Нова відеогра про космос", "Рейтинг відеоігор року", "Засіб захисту", "Засоби ППО"):
+        assert _topics(tax, title, lang="uk") == ["t"], title
+    assert topics("Відео: ППО збиває дрони над Києвом", "uk") == ["air-defence"]
+
+
 def test_soft_hyphens_and_zero_width_characters_inside_words_do_not_defeat_matching() -> None:
     tax = _tax("topics:\n  t:\n    terms:\n      de: [Luftverteidigung]\n")
     assert _topics(tax, "Die Luft\u00adverteidigung hält stand", lang="de") == ["t"]
