@@ -45,6 +45,7 @@ from streams.core.text import Normalized, normalize, tokens, words
 from streams.schema import Match, NewsItem
 
 SUMMARY_FRAME = 40  # a title term's context may be in the summary's first words
+CONTEXT_SUMMARY_WEIGHT = 2.0  # a context in the summary alone: its terms there weigh this much (two, or one strong)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +209,9 @@ def tag(tax: Taxonomy, item: NewsItem) -> TagResult:
     the title for a term in the summary, or in the summary's first `SUMMARY_FRAME` words for a
     term in the title (the title and the lead frame each other: "Turkey gives green light to
     Finland" / "… admitting … into the alliance"). A context (genre) is present when one of its
-    terms is in the title or two of them are in the summary (or, with `dated_title`, the title
-    opens with a year long past), unless a context it names in `unless` has a term anywhere; it
+    terms is in the title or terms weighing 2 in all are in the summary (two terms, or one of
+    weight 2: "a fictional island"; or, with `dated_title`, the title opens with a year long
+    past), unless a context it names in `unless` has a term anywhere; it
     vetoes every topic whose `not_in` names it. A topic with `requires` is given only when one of
     those contexts has a term anywhere in the item."""
     scores: dict[str, float] = {}
@@ -257,7 +259,8 @@ def tag(tax: Taxonomy, item: NewsItem) -> TagResult:
         topic = tax.terms[ti].topic
         scores[topic] = scores.get(topic, 0.0) + w
     named = {c for c, _ in ctx_terms}  # contexts with a term anywhere in the item
-    present = {c for (c, fname), ts in ctx_terms.items() if fname == "title" or len(ts) >= 2}
+    present = {c for (c, fname), ts in ctx_terms.items()
+               if fname == "title" or sum(tax.terms[ti].spec.weight for ti in ts) >= CONTEXT_SUMMARY_WEIGHT - 1e-9}
     for c, years in tax.dated.items():
         if _dated_title(item, years):
             present.add(c)

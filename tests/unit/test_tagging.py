@@ -220,6 +220,13 @@ def test_a_context_vetoes_a_topic_and_says_so() -> None:
     assert _topics(tax, "Air defence, the board game", "Its gameplay is slow.") == []
 
 
+def test_a_strong_context_word_in_the_summary_is_enough_on_its_own() -> None:
+    """A word that only describes a work ("fictional") says the genre by itself: weight 2."""
+    tax = _tax(GENRES.replace("board game]", "board game, {term: fictional, weight: 2}]"))
+    assert _topics(tax, "Air defence crews at work", "A drama set on a fictional island.") == []
+    assert _topics(tax, "Air defence crews at work", "The gameplay of war has changed.") == ["air-defence"]
+
+
 def test_context_words_may_be_in_the_other_field() -> None:
     tax = _tax(GENRES)
     assert _topics(tax, "What membership would mean", "Joining the alliance would extend Article 5.") == ["air-defence"]
