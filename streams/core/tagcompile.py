@@ -86,30 +86,35 @@ def _stemmer(lang: str) -> Stemmer.Stemmer | None:
     return Stemmer.Stemmer(name) if name else None
 
 
-@functools.lru_cache(maxsize=1)
-def _uk_morph() -> Any:
+@functools.lru_cache(maxsize=2)
+def _morph(lang: str) -> Any:
     import pymorphy3
 
-    return pymorphy3.MorphAnalyzer(lang="uk")
+    return pymorphy3.MorphAnalyzer(lang=lang)
 
 
-@functools.lru_cache(maxsize=65536)
-def uk_stems(word: str) -> tuple[str, ...]:
-    """A Ukrainian word's stems from its dictionary lexeme, taking the parse with the most forms
-    (the noun світло rather than the adverb): the longest prefix shared by all of its forms
-    (оборона, оборони, обороні … → оборон). When that prefix cuts more than an ending off a noun,
-    its forms split at a vowel alternation (відеогра, відеогри … / відеоігри, відеоігор): one stem
-    per branch, the word's own first (відеогр, відеоіг), not the short common part (відео, which
-    is every "Відео:" headline). Snowball has no Ukrainian; pymorphy3's dictionary does."""
-    parses = _uk_morph().parse(word)[:4]
+def _uk_morph() -> Any:
+    return _morph("uk")
+
+
+def _lexeme(word: str, lang: str) -> tuple[Any, list[str]]:
+    """The parse of `word` with the most forms (the noun світло rather than the adverb) and its
+    forms, lower-cased and folded (ё → е)."""
+    parses = _morph(lang).parse(word)[:4]
     best = max(parses, key=lambda p: len(p.lexeme)) if parses else None
-    forms = [f.word.lower() for f in best.lexeme] if best else [word.lower()]
-    w = word.lower()
+    return best, [fold(f.word.lower()) for f in best.lexeme] if best else [fold(word.lower())]
+
+
+def _branch_stems(w: str, best: Any, forms: list[str]) -> tuple[str, ...]:
+    """The longest prefix shared by all of a word's forms (оборона, оборони, обороні … → оборон).
+    When that prefix cuts more than an ending off a noun, its forms split at a vowel alternation
+    (відеогра, відеогри … / відеоігри, відеоігор): one stem per branch, the word's
+    own first (відеогр, відеоіг), not the short common part (відео, which is every "Відео:"
+    headline). Verbs and adjectives keep the common prefix (their branches are tenses and
+    genders, and the short prefix also finds the related noun)."""
     full = os.path.commonprefix(forms)
-    # Verbs and adjectives keep the common prefix (their branches are tenses and genders, and the
-    # short prefix also finds the related noun); a noun's branches are one lexeme's two spellings.
     if len(full) >= len(w) - 2 or not w.startswith(full) or best is None or best.tag.POS != "NOUN":
-        return (fold(full) or word,)
+        return (full,) if full else ()
     branches: dict[str, list[str]] = {}
     for f in forms:
         if len(f) > len(full):
@@ -117,7 +122,37 @@ def uk_stems(word: str) -> tuple[str, ...]:
     own = w[len(full)] if len(w) > len(full) else ""
     stems = [os.path.commonprefix(branches.pop(own, [w]))]
     stems += [os.path.commonprefix(b) for b in branches.values()]
-    return tuple(dict.fromkeys(fold(st) for st in stems if st))
+    return tuple(dict.fromkeys(st for st in stems if st))
+
+
+@functools.lru_cache(maxsize=65536)
+def uk_stems(word: str) -> tuple[str, ...]:
+    """A Ukrainian word's stems from its dictionary lexeme (`_branch_stems`), its own first.
+    Snowball has no Ukrainian; pymorphy3's dictionary does."""
+    w = fold(word.lower())
+    best, forms = _lexeme(word, "uk")
+    return _branch_stems(w, best, forms) or (word,)
+
+
+@functools.lru_cache(maxsize=65536)
+def ru_extra_stems(word: str) -> tuple[str, ...]:
+    """What a Russian word's Snowball stem misses, from pymorphy3's dictionary: the forms of a
+    noun at a fleeting or alternating vowel (ветер → ветр: "ветра"), and a verb's past passive
+    participle (перехватили → перехвачен: "ракеты перехвачены"; отразили → отражен: "атака
+    отражена")."""
+    w = fold(word.lower())
+    best, forms = _lexeme(word, "ru")
+    if best is None or not _morph("ru").word_is_known(word):
+        return ()
+    if best.tag.POS in ("VERB", "INFN", "PRTF", "PRTS", "GRND"):
+        passive = [fold(f.word.lower()) for f in best.lexeme
+                   if {"PRTF", "pssv", "past"} <= set(f.tag.grammemes) or {"PRTS", "pssv", "past"} <= set(f.tag.grammemes)]
+        return (os.path.commonprefix(passive),) if passive else ()
+    if best.tag.POS != "NOUN":
+        return ()
+    stem = os.path.commonprefix([w, fold(_stemmer("ru").stemWord(w))])  # type: ignore[union-attr]
+    missed = [f for f in forms if not f.startswith(stem)]
+    return (os.path.commonprefix(missed),) if missed else ()
 
 
 def uk_stem(word: str) -> str:
@@ -192,16 +227,23 @@ def compile_taxonomy(spec: TaxonomySpec) -> Taxonomy:
         pw = _phrase_words(text, lang, exact, loose)
         phrase_len.append(len(pw))
         written = [""] * len(pw)
-        if lang == "uk":
+        if lang in ("uk", "ru"):
             norm = normalize(text.strip()).text
             written = [norm[s:e] for s, e in words(norm)]
+        starred = text.strip().endswith("*")
         for pos, ((pat, mode), w) in enumerate(zip(pw, written, strict=True)):
             slot = _Slot(pid, pos, mode, lang)
             slots.setdefault((pat, mode), []).append(slot)
-            if lang == "uk" and mode == PREFIX:
+            if mode != PREFIX or lang not in ("uk", "ru"):
+                continue
+            last_starred = starred and pos == len(pw) - 1
+            if lang == "uk":
                 others = uk_stems(w)[1:] if pat == uk_stem(w) else ()
-                for alt in {*uk_alternates(pat), *(st for st in others if len(st) >= _MIN_PREFIX)} - {pat}:
-                    slots.setdefault((alt, mode), []).append(slot)
+                extra = {*uk_alternates(pat), *others}
+            else:
+                extra = set() if last_starred else set(ru_extra_stems(w))
+            for alt in {st for st in extra if len(st) >= _MIN_PREFIX and not st.startswith(pat)}:
+                slots.setdefault((alt, mode), []).append(slot)
         return pid
 
     terms: list[_Term] = []

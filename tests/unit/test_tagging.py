@@ -188,6 +188,18 @@ def test_a_ukrainian_noun_whose_forms_alternate_keeps_a_stem_for_each_branch() -
     assert topics("Відео: ППО збиває дрони над Києвом", "uk") == ["air-defence"]
 
 
+def test_a_russian_term_also_matches_the_forms_its_snowball_stem_misses() -> None:
+    """Snowball cuts перехватили to перехват, which misses the participle of every report
+    ("ракеты перехвачены", "атака отражена"), and ветер to ветер, which misses ветра: pymorphy3's
+    dictionary adds a verb's past passive participle and a noun's other branch."""
+    tax = _tax("topics:\n  t:\n    terms:\n      ru: [перехватили, отразили, ветер]\n")
+    for title in ("Ночью перехвачены 20 ракет", "Перехваченные дроны упали в поле", "Атака отражена",
+                  "Порывы ветра оборвали линии", "Перехватили все цели"):
+        assert _topics(tax, title, lang="ru") == ["t"], title
+    assert _topics(tax, "Отражение в воде", lang="ru") == ["t"]  # the participle's stem is a prefix, as stems are
+    assert _topics(tax, "Погода без осадков", lang="ru") == []
+
+
 def test_soft_hyphens_and_zero_width_characters_inside_words_do_not_defeat_matching() -> None:
     tax = _tax("topics:\n  t:\n    terms:\n      de: [Luftverteidigung]\n")
     assert _topics(tax, "Die Luft\u00adverteidigung hält stand", lang="de") == ["t"]
