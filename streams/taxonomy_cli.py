@@ -1,6 +1,6 @@
 """`warwire taxonomy lint|eval`: the operator's checks of a taxonomy, on the worker's own code.
 
-    warwire taxonomy lint [FILE]                    errors (exit 1) and warnings (short stems, shadowed terms)
+    warwire taxonomy lint [FILE]                    errors (exit 1), warnings (short stems or prefixes, acronyms, shadowing)
     warwire taxonomy eval ITEMS.jsonl [--taxonomy FILE] [--min-precision P] [--min-recall R] [--show-errors]
 
 `eval` reads NewsItem JSONL whose lines carry the gold `topics` and prints precision and recall

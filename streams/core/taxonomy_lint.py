@@ -5,6 +5,9 @@
   only (it never matches its other forms): write the forms, or `word*`.
 - **capitals only**: an acronym whose letters spell one of its language's commonest words
   (ПРО, missile defence, is also про, "about") matches only where it is written in capitals.
+- **short prefix**: a `word*` of three letters or fewer that starts many of its language's
+  commonest words (`Сум*`, for the city of Sumy, also starts сумно "sadly", сумніви "doubts",
+  суміш "mixture"): write the forms instead.
 - **shadowed**: a term that can never add anything, because another term of the same topic and
   language without context already matches every text it matches (`Luftabwehr` shadows
   `Luftabwehrsystem`; a term written twice).
@@ -12,10 +15,35 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from streams.core.tagcompile import spells_a_common_word
 from streams.core.tagging import EXACT, PREFIX, TaxonomySpec, TermSpec, _phrase_words
+from streams.core.text import LANGUAGES, fold
+
+SHORT_PREFIX = 3  # a `word*` this long or shorter is checked against the language's commonest words
+SHORT_PREFIX_WORDS = 10  # ... and warned of when it starts this many of them
+COMMON_WORDS = 30000
+
+
+@functools.lru_cache(maxsize=8)
+def _common_words(lang: str) -> tuple[str, ...]:
+    from wordfreq import top_n_list
+
+    return tuple(dict.fromkeys(fold(w.lower()) for w in top_n_list(lang, COMMON_WORDS, wordlist="small")))
+
+
+def short_prefix_words(text: str, lang: str) -> list[str]:
+    """The commonest words (of `lang`, or of all five for `any`) that a short `word*` starts,
+    when there are many of them; else []."""
+    if not text.rstrip().endswith("*") or " " in text.strip():
+        return []
+    prefix = fold(text.strip().rstrip("*").lower())
+    if len(prefix) > SHORT_PREFIX:
+        return []
+    hits = [w for lg in ((lang,) if lang in LANGUAGES else LANGUAGES) for w in _common_words(lg) if w.startswith(prefix)]
+    return hits if len(hits) >= SHORT_PREFIX_WORDS else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +69,11 @@ def lint(spec: TaxonomySpec, file: str) -> list[Warning]:
                     if mode == EXACT and len(w) >= 4:  # shorter words (de, air, ПВО) are whole words by nature
                         out.append(Warning(file, term.line, path, f"'{w}' in '{term.text}' has a stem under four "
                                            "letters and matches as a whole word only: write its forms, or 'word*'"))
+            starts = short_prefix_words(term.text, term.lang)
+            if starts:
+                out.append(Warning(file, term.line, path, f"'{term.text}' starts {len(starts)} of the "
+                                   f"{COMMON_WORDS:,} commonest words ({', '.join(starts[:6])}, …): "
+                                   "check each is meant, or write the forms"))
             if spells_a_common_word(term.text, term.lang):
                 out.append(Warning(file, term.line, path, f"'{term.text}' spells the common word "
                                    f"'{term.text.rstrip('*').lower()}': it matches only where written in capitals"))

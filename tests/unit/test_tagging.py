@@ -200,6 +200,21 @@ def test_a_russian_term_also_matches_the_forms_its_snowball_stem_misses() -> Non
     assert _topics(tax, "Погода без осадков", lang="ru") == []
 
 
+def test_place_and_genre_words_do_not_fire_on_their_homonyms() -> None:
+    """Сум* (Sumy) named the war's home in сумно, сумніви and сума; Крим* in кримінальний; the
+    film word роман is also the name Роман: each vetoed or scoped items it had nothing to do with."""
+    from streams.core.tagging import tag
+
+    def vetoed(title: str, summary: str, lang: str) -> dict[str, str]:
+        return tag(TAX, NewsItem(id="x", title=title, summary=summary, lang=lang)).vetoed
+
+    # another theatre's air defence stays vetoed though a word starts like Sumy or Crimea
+    assert vetoed("ППО Ізраїлю збила ракети", "Сумна ніч у Хайфі; кримінальна справа", "uk") == {"air-defence": "elsewhere"}
+    assert topics("ППО Ізраїлю збила ракети над Сумами", "uk") == ["air-defence"]  # unless home: Sumy is named
+    assert topics("Роман Костенко: ППО збила 20 дронів над Києвом", "uk") == ["air-defence"]
+    assert topics("Roman Kiesewetter: Flugabwehr für Kiew jetzt", "de") == ["air-defence"]
+
+
 def test_soft_hyphens_and_zero_width_characters_inside_words_do_not_defeat_matching() -> None:
     tax = _tax("topics:\n  t:\n    terms:\n      de: [Luftverteidigung]\n")
     assert _topics(tax, "Die Luft\u00adverteidigung hält stand", lang="de") == ["t"]
