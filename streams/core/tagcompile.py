@@ -93,10 +93,6 @@ def _morph(lang: str) -> Any:
     return pymorphy3.MorphAnalyzer(lang=lang)
 
 
-def _uk_morph() -> Any:
-    return _morph("uk")
-
-
 def _lexeme(word: str, lang: str) -> tuple[Any, list[str]]:
     """The parse of `word` with the most forms (the noun світло rather than the adverb) and its
     forms, lower-cased and folded (ё → е)."""
