@@ -215,6 +215,21 @@ def test_place_and_genre_words_do_not_fire_on_their_homonyms() -> None:
     assert topics("Roman Kiesewetter: Flugabwehr für Kiew jetzt", "de") == ["air-defence"]
 
 
+@pytest.mark.parametrize("title, lang, expected", [
+    ("Air defence on the battlefield: cheap drones change the war", "en", ["air-defence"]),
+    ("Ukrainian air defence squad shoots down 12 drones near Kyiv", "en", ["air-defence"]),
+    ("Strike damages steam turbines at Kharkiv power station; blackout in the city", "en", ["energy-infrastructure"]),
+    ("New X-band radar strengthens Kyiv's air defence", "en", ["air-defence"]),
+    ("Air defence shoots down modified toy drones over Kharkiv", "en", ["air-defence"]),
+    ("Premiere für Patriot: Flugabwehr in Rumänien erstmals im Einsatz gegen Drohnen", "de", ["air-defence"]),
+    ("Battlefield 2042: новий сезон зі спеціалістами ППО", "uk", []),
+])
+def test_genre_names_that_are_words_of_war_news_count_only_as_genre(title: str, lang: str, expected: list[str]) -> None:
+    """The game series Battlefield and Squad, Steam, the word band, toys and a premiere are also
+    the battlefield, an infantry squad, a steam turbine, an X-band radar, toy drones and a first."""
+    assert topics(title, lang) == expected
+
+
 def test_soft_hyphens_and_zero_width_characters_inside_words_do_not_defeat_matching() -> None:
     tax = _tax("topics:\n  t:\n    terms:\n      de: [Luftverteidigung]\n")
     assert _topics(tax, "Die Luft\u00adverteidigung hält stand", lang="de") == ["t"]
