@@ -109,7 +109,9 @@ def _branch_stems(w: str, best: Any, forms: list[str]) -> tuple[str, ...]:
     headline). Verbs and adjectives keep the common prefix (their branches are tenses and
     genders, and the short prefix also finds the related noun)."""
     full = os.path.commonprefix(forms)
-    if len(full) >= len(w) - 2 or not w.startswith(full) or best is None or best.tag.POS != "NOUN":
+    if not w.startswith(full):
+        return ()  # the dictionary spells it otherwise (геймпад as ґеймпад): the word as written
+    if len(full) >= len(w) - 2 or best is None or best.tag.POS != "NOUN":
         return (full,) if full else ()
     branches: dict[str, list[str]] = {}
     for f in forms:
@@ -127,7 +129,7 @@ def uk_stems(word: str) -> tuple[str, ...]:
     Snowball has no Ukrainian; pymorphy3's dictionary does."""
     w = fold(word.lower())
     best, forms = _lexeme(word, "uk")
-    return _branch_stems(w, best, forms) or (word,)
+    return _branch_stems(w, best, forms) or (w,)
 
 
 @functools.lru_cache(maxsize=65536)

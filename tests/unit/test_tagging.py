@@ -181,6 +181,7 @@ def test_a_ukrainian_noun_whose_forms_alternate_keeps_a_stem_for_each_branch() -
     from streams.core.tagging import uk_stem
 
     assert uk_stem("відеогра") == "відеогр"
+    assert uk_stem("геймпад") == "геймпад"  # the dictionary spells it ґеймпад: the word as written, not a stem it never starts
     tax = _tax("topics:\n  t:\n    terms:\n      uk: [відеогра, засоби]\n")
     assert _topics(tax, "Відео: вибухи над Києвом", lang="uk") == []
     for title in ("Нова відеогра про космос", "Рейтинг відеоігор року", "Засіб захисту", "Засоби ППО"):
@@ -228,6 +229,16 @@ def test_genre_names_that_are_words_of_war_news_count_only_as_genre(title: str, 
     """The game series Battlefield and Squad, Steam, the word band, toys and a premiere are also
     the battlefield, an infantry squad, a steam turbine, an X-band radar, toy drones and a first."""
     assert topics(title, lang) == expected
+
+
+@pytest.mark.parametrize("title, summary, lang", [
+    ("Flugabwehr im Einsatz", "Russland nennt die Angriffe frei erfunden; die Abwehr spielt die Hauptrolle.", "de"),
+    ("ППО збила 20 дронів над Києвом", "Росія поширює вигадані дані; ППО відіграє головну роль.", "uk"),
+    ("Poland takes lead role in air defence for Ukraine", "Moscow called the claims fictitious.", "en"),
+])
+def test_words_for_made_up_claims_and_figurative_roles_do_not_make_an_item_fiction(title: str, summary: str,
+                                                                                   lang: str) -> None:
+    assert topics(title, lang, summary) == ["air-defence"]
 
 
 def test_soft_hyphens_and_zero_width_characters_inside_words_do_not_defeat_matching() -> None:
