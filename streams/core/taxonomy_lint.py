@@ -8,6 +8,8 @@
 - **short prefix**: a `word*` of three letters or fewer that starts many of its language's
   commonest words (`Сум*`, for the city of Sumy, also starts сумно "sadly", сумніви "doubts",
   суміш "mixture"): write the forms instead.
+- **never matches itself**: a term whose own words, as an item's text, do not match it (a
+  dictionary that spells the word otherwise, геймпад stored as ґеймпад, once gave such a stem).
 - **shadowed**: a term that can never add anything, because another term of the same topic and
   language without context already matches every text it matches (`Luftabwehr` shadows
   `Luftabwehrsystem`; a term written twice).
@@ -19,8 +21,8 @@ import functools
 from dataclasses import dataclass
 
 from streams.core.tagcompile import spells_a_common_word
-from streams.core.tagging import EXACT, PREFIX, TaxonomySpec, TermSpec, _phrase_words
-from streams.core.text import LANGUAGES, fold
+from streams.core.tagging import EXACT, PREFIX, TaxonomySpec, TermSpec, _find_phrases, _phrase_words, compile_taxonomy
+from streams.core.text import LANGUAGES, fold, normalize
 
 SHORT_PREFIX = 3  # a `word*` this long or shorter is checked against the language's commonest words
 SHORT_PREFIX_WORDS = 10  # ... and warned of when it starts this many of them
@@ -59,6 +61,13 @@ class Warning:
 
 def lint(spec: TaxonomySpec, file: str) -> list[Warning]:
     out: list[Warning] = []
+    tax = compile_taxonomy(spec)
+    for t in tax.terms:
+        own = normalize(t.spec.text.strip().rstrip("*")).text
+        if t.phrase not in _find_phrases(tax, own, t.spec.lang if t.spec.lang != "any" else ""):
+            kind, tid = ("contexts", t.topic[1:]) if t.topic.startswith("@") else ("topics", t.topic)
+            out.append(Warning(file, t.spec.line, f"{kind}.{tid}.terms.{t.spec.lang}",
+                               f"'{t.spec.text}' does not match its own text: it can never match"))
     for topic in (*spec.topics, *spec.contexts):
         seen: list[tuple[TermSpec, list[tuple[str, int]]]] = []
         for term in topic.terms:

@@ -241,6 +241,20 @@ def test_words_for_made_up_claims_and_figurative_roles_do_not_make_an_item_ficti
     assert topics(title, lang, summary) == ["air-defence"]
 
 
+def test_lint_warns_of_a_term_that_does_not_match_its_own_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stem the word itself does not start with (the dictionary's ґеймпад for геймпад) made a
+    term that could never match; lint now says so."""
+    from streams.core import tagcompile
+    from streams.core.tagging import parse_taxonomy
+    from streams.core.taxonomy_lint import lint
+
+    spec = parse_taxonomy("topics:\n  t:\n    terms:\n      uk: [геймпад, ракета]\n")
+    assert not [w for w in lint(spec, "f.yaml") if "own text" in w.message]
+    monkeypatch.setattr(tagcompile, "uk_stems", lambda w: ("ґ" + w[1:],) if w.startswith("г") else (w,))
+    warned = [str(w) for w in lint(spec, "f.yaml") if "own text" in w.message]
+    assert warned == ["f.yaml:4: topics.t.terms.uk: warning: 'геймпад' does not match its own text: it can never match"]
+
+
 def test_soft_hyphens_and_zero_width_characters_inside_words_do_not_defeat_matching() -> None:
     tax = _tax("topics:\n  t:\n    terms:\n      de: [Luftverteidigung]\n")
     assert _topics(tax, "Die Luft\u00adverteidigung hält stand", lang="de") == ["t"]
