@@ -224,6 +224,10 @@ def test_place_and_genre_words_do_not_fire_on_their_homonyms() -> None:
     ("Air defence shoots down modified toy drones over Kharkiv", "en", ["air-defence"]),
     ("Premiere für Patriot: Flugabwehr in Rumänien erstmals im Einsatz gegen Drohnen", "de", ["air-defence"]),
     ("Battlefield 2042: новий сезон зі спеціалістами ППО", "uk", []),
+    ("Sturm und Beschuss: Stromausfall in Charkiw nach Angriff auf Umspannwerk", "de", ["energy-infrastructure"]),
+    ("Kriminelle Netzwerke? Stromausfall in Odessa nach Angriff auf Umspannwerk", "de", ["energy-infrastructure"]),
+    ("Trailer-mounted air defence launchers arrive in Kyiv", "en", ["air-defence"]),
+    ("Ukraine gets early access to new interceptor missiles", "en", ["air-defence"]),
 ])
 def test_genre_names_that_are_words_of_war_news_count_only_as_genre(title: str, lang: str, expected: list[str]) -> None:
     """The game series Battlefield and Squad, Steam, the word band, toys and a premiere are also
