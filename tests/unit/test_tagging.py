@@ -259,6 +259,16 @@ def test_lint_warns_of_a_term_that_does_not_match_its_own_text(monkeypatch: pyte
     assert warned == ["f.yaml:4: topics.t.terms.uk: warning: 'геймпад' does not match its own text: it can never match"]
 
 
+@pytest.mark.parametrize("title, lang", [
+    ("Bundesregierung spannt Schutzschirm für den Mittelstand auf", "de"),
+    ("Kremlin imposes a communications blackout on the Kursk offensive", "en"),
+    ("Allies kept in the dark about the new offensive near Kharkiv", "en"),
+    ("Ford recalls 20,000 Police Interceptor Utility vehicles", "en"),
+])
+def test_topic_words_in_their_other_senses_give_no_topic(title: str, lang: str) -> None:
+    assert topics(title, lang) == []
+
+
 def test_soft_hyphens_and_zero_width_characters_inside_words_do_not_defeat_matching() -> None:
     tax = _tax("topics:\n  t:\n    terms:\n      de: [Luftverteidigung]\n")
     assert _topics(tax, "Die Luft\u00adverteidigung hält stand", lang="de") == ["t"]
