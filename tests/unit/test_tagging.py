@@ -267,6 +267,7 @@ def test_lint_warns_of_a_term_that_does_not_match_its_own_text(monkeypatch: pyte
     ("Sommet de l'Otan sous haute tension à Vilnius", "fr"),
     ("Orban in power again after a landslide", "en"),
     ("The ruling party lost power in the regional vote", "en"),
+    ("Kyivstar: Mobilfunk-Netzbetreiber nach Cyberangriff stundenlang offline", "de"),
 ])
 def test_topic_words_in_their_other_senses_give_no_topic(title: str, lang: str) -> None:
     assert topics(title, lang) == []
