@@ -153,6 +153,16 @@ def ru_extra_stems(word: str) -> tuple[str, ...]:
     return (os.path.commonprefix(missed),) if missed else ()
 
 
+@functools.lru_cache(maxsize=65536)
+def short_word_forms(word: str, lang: str) -> tuple[str, ...]:
+    """Every form of a short Russian or Ukrainian word that the dictionary knows (путь: пути,
+    путём; сили: сил, силами), for a word too short to match by its stem; () if unknown."""
+    if not _morph(lang).word_is_known(word):
+        return ()
+    _, forms = _lexeme(word, lang)
+    return tuple(dict.fromkeys(forms))
+
+
 def uk_stem(word: str) -> str:
     """A Ukrainian word's own stem (the first of `uk_stems`)."""
     return uk_stems(word)[0]
@@ -232,6 +242,12 @@ def compile_taxonomy(spec: TaxonomySpec) -> Taxonomy:
         for pos, ((pat, mode), w) in enumerate(zip(pw, written, strict=True)):
             slot = _Slot(pid, pos, mode, lang)
             slots.setdefault((pat, mode), []).append(slot)
+            if mode == EXACT and lang in ("uk", "ru") and not exact:
+                # a short word (путь, сили, неба) is whole-word only: its dictionary forms are too
+                for form in short_word_forms(w, lang):
+                    if form != pat:
+                        slots.setdefault((form, EXACT), []).append(_Slot(pid, pos, EXACT, lang))
+                continue
             if mode != PREFIX or lang not in ("uk", "ru"):
                 continue
             last_starred = starred and pos == len(pw) - 1

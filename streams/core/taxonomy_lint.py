@@ -2,7 +2,8 @@
 
 - **short stem**: a word whose stem is under four letters matches as the word written, as a
   prefix (обмен → обмена, обменом) or, when the word itself has four letters, as a whole word
-  only (it never matches its other forms): write the forms, or `word*`.
+  only (it never matches its other forms): write the forms, or `word*`. A Russian or Ukrainian
+  word the dictionary knows is not warned of: it matches its dictionary forms (путь: пути, путём).
 - **capitals only**: an acronym whose letters spell one of its language's commonest words
   (ПРО, missile defence, is also про, "about") matches only where it is written in capitals.
 - **short prefix**: a `word*` of three letters or fewer that starts many of its language's
@@ -20,7 +21,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from streams.core.tagcompile import spells_a_common_word
+from streams.core.tagcompile import short_word_forms, spells_a_common_word
 from streams.core.tagging import EXACT, PREFIX, TaxonomySpec, TermSpec, _find_phrases, _phrase_words, compile_taxonomy
 from streams.core.text import LANGUAGES, fold, normalize
 
@@ -75,6 +76,8 @@ def lint(spec: TaxonomySpec, file: str) -> list[Warning]:
             words = _phrase_words(term.text, term.lang, term.exact, loose=False)
             if not term.exact and term.lang != "any" and not term.text.rstrip().endswith("*"):
                 for w, mode in words:
+                    if term.lang in ("ru", "uk") and short_word_forms(w, term.lang):
+                        continue  # a known short word matches its dictionary forms (путь: пути, путём)
                     if mode == EXACT and len(w) >= 4:  # shorter words (de, air, ПВО) are whole words by nature
                         out.append(Warning(file, term.line, path, f"'{w}' in '{term.text}' has a stem under four "
                                            "letters and matches as a whole word only: write its forms, or 'word*'"))

@@ -131,10 +131,11 @@ def test_rules_backtest_runs_rules_over_many_items_and_digests(tmp_path) -> None
 def test_taxonomy_lint_places_errors_and_warns_of_short_stems_and_shadowed_terms(tmp_path: Path) -> None:
     tax = tmp_path / "topics.yaml"
     tax.write_text("topics:\n  t:\n    terms:\n      ru: [неба, ПРО]\n      de: [Luftabwehr, Luftabwehrsystem]\n"
-                   "      uk: [Сум*, Одеса*]\n")
+                   "      uk: [Сум*, Одеса*]\n      en: [ally]\n")
     res = warwire("taxonomy", "lint", str(tax))
     assert res.returncode == 0, res.stderr
-    assert f"{tax}:4: topics.t.terms.ru: warning: 'неба'" in res.stderr
+    assert f"{tax}:7: topics.t.terms.en: warning: 'ally'" in res.stderr  # a short stem: whole word only
+    assert "'неба'" not in res.stderr  # the dictionary knows it: it matches небо, небу, небом
     assert f"{tax}:4: topics.t.terms.ru: warning: 'ПРО' spells the common word 'про'" in res.stderr
     assert f"{tax}:5: topics.t.terms.de: warning: 'Luftabwehrsystem' is shadowed by 'Luftabwehr'" in res.stderr
     assert f"{tax}:6: topics.t.terms.uk: warning: 'Сум*' starts " in res.stderr and "сумно" in res.stderr

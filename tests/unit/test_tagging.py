@@ -273,6 +273,16 @@ def test_topic_words_in_their_other_senses_give_no_topic(title: str, lang: str) 
     assert topics(title, lang) == []
 
 
+def test_a_short_russian_or_ukrainian_word_matches_its_dictionary_forms() -> None:
+    """путь and сили have stems under four letters, so they matched only as written: "на пути в
+    НАТО" and "силами ППО" were missed."""
+    tax = _tax("topics:\n  t:\n    terms:\n      ru: [{term: путь, near: [нато], window: 4}]\n"
+               "      uk: [сили ППО]\n")
+    assert _topics(tax, "Финляндия на пути в НАТО", lang="ru") == ["t"]
+    assert _topics(tax, "Силами ППО знешкоджено 30 дронів", lang="uk") == ["t"]
+    assert _topics(tax, "Путин о НАТО", lang="ru") == []
+
+
 def test_soft_hyphens_and_zero_width_characters_inside_words_do_not_defeat_matching() -> None:
     tax = _tax("topics:\n  t:\n    terms:\n      de: [Luftverteidigung]\n")
     assert _topics(tax, "Die Luft\u00adverteidigung hält stand", lang="de") == ["t"]
