@@ -186,6 +186,28 @@ def uk_alternates(prefix: str) -> list[str]:
     return []
 
 
+def _apostrophe_words(norm: str, spans: list[tuple[int, int]]) -> dict[int, tuple[str, int]]:
+    """The patterns of a Ukrainian word written with an apostrophe (об'єкт, енергооб'єкт), which
+    matching splits into words at it: the parts before the apostrophe as written, the last as a
+    prefix, cut where the whole word's stem ends (енергооб + єкт*: енергооб'єкти, енергооб'єктів),
+    rather than the last part alone as a whole word. Keyed by span index; {} when there is none."""
+    out: dict[int, tuple[str, int]] = {}
+    i = 0
+    while i < len(spans):
+        j = i
+        while j + 1 < len(spans) and spans[j][1] + 1 == spans[j + 1][0] and norm[spans[j][1]] == "'":
+            j += 1
+        if j > i:
+            joined = norm[spans[i][0]:spans[j][1]]
+            parts, stem_parts = joined.split("'"), uk_stem(joined).split("'")
+            if len(stem_parts) == len(parts) and stem_parts[:-1] == parts[:-1] and stem_parts[-1]:
+                for k in range(i, j):
+                    out[k] = (parts[k - i], EXACT)
+                out[j] = (stem_parts[-1], PREFIX)
+        i = j + 1
+    return out
+
+
 def _phrase_words(text: str, lang: str, exact: bool, loose: bool) -> list[tuple[str, int]]:
     """The (pattern, mode) of each word of a term. `loose` words (context) default to prefixes."""
     norm = normalize(text.strip()).text
@@ -193,10 +215,13 @@ def _phrase_words(text: str, lang: str, exact: bool, loose: bool) -> list[tuple[
     spans = words(norm)
     stem = _stemmer(lang)
     out: list[tuple[str, int]] = []
+    inside = _apostrophe_words(norm, spans) if lang == "uk" and not exact else {}
     for i, (s, e) in enumerate(spans):
         w = norm[s:e]
         last = i == len(spans) - 1
-        if exact:
+        if i in inside:
+            out.append(inside[i])
+        elif exact:
             out.append((w, EXACT))
         elif star and last:
             out.append((w, PREFIX))  # `word*`: a prefix as written, in every language
@@ -235,13 +260,17 @@ def compile_taxonomy(spec: TaxonomySpec) -> Taxonomy:
         pw = _phrase_words(text, lang, exact, loose)
         phrase_len.append(len(pw))
         written = [""] * len(pw)
+        norm, spans = "", []
         if lang in ("uk", "ru"):
             norm = normalize(text.strip()).text
-            written = [norm[s:e] for s, e in words(norm)]
+            spans = words(norm)
+            written = [norm[s:e] for s, e in spans]
         starred = text.strip().endswith("*")
         for pos, ((pat, mode), w) in enumerate(zip(pw, written, strict=True)):
             slot = _Slot(pid, pos, mode, lang)
             slots.setdefault((pat, mode), []).append(slot)
+            if lang == "uk" and "'" in norm[max(0, spans[pos][0] - 1):spans[pos][1] + 1]:
+                continue  # part of a word written with an apostrophe: its stem is the whole word's
             if mode == EXACT and lang in ("uk", "ru") and not exact:
                 # a short word (путь, сили, неба) is whole-word only: its dictionary forms are too
                 for form in short_word_forms(w, lang):

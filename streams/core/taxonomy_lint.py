@@ -75,7 +75,9 @@ def lint(spec: TaxonomySpec, file: str) -> list[Warning]:
             path = f"{'contexts' if topic in spec.contexts else 'topics'}.{topic.id}.terms.{term.lang}"
             words = _phrase_words(term.text, term.lang, term.exact, loose=False)
             if not term.exact and term.lang != "any" and not term.text.rstrip().endswith("*"):
-                for w, mode in words:
+                for k, (w, mode) in enumerate(words):
+                    if k + 1 < len(words) and term.lang == "uk" and f"{w}'" in normalize(term.text).text:
+                        continue  # the part before an apostrophe (енергооб'єкт) is whole by design
                     if term.lang in ("ru", "uk") and short_word_forms(w, term.lang):
                         continue  # a known short word matches its dictionary forms (путь: пути, путём)
                     if mode == EXACT and len(w) >= 4:  # shorter words (de, air, ПВО) are whole words by nature

@@ -283,6 +283,17 @@ def test_a_short_russian_or_ukrainian_word_matches_its_dictionary_forms() -> Non
     assert _topics(tax, "Путин о НАТО", lang="ru") == []
 
 
+def test_a_ukrainian_word_with_an_apostrophe_matches_its_inflected_forms() -> None:
+    """Matching splits енергооб'єкт at the apostrophe; its last part, єкт, was a whole word, so
+    енергооб'єкти, енергооб'єкта and "об'єктів енергетики" never matched."""
+    tax = _tax("topics:\n  t:\n    terms:\n      uk: [енергооб'єкт, об'єкт енергетики]\n")
+    for title in ("Пошкоджено енергооб'єкти на Київщині", "Удар по енергооб'єкту", "Атака на об'єкти енергетики",
+                  "Енергооб'єкт знеструмлено"):
+        assert _topics(tax, title, lang="uk") == ["t"], title
+    assert _topics(tax, "Об'єднані сили", lang="uk") == []
+    assert topics("Росія вдарила по енергооб'єктах Харківщини", "uk") == ["energy-infrastructure"]
+
+
 def test_soft_hyphens_and_zero_width_characters_inside_words_do_not_defeat_matching() -> None:
     tax = _tax("topics:\n  t:\n    terms:\n      de: [Luftverteidigung]\n")
     assert _topics(tax, "Die Luft\u00adverteidigung hält stand", lang="de") == ["t"]
