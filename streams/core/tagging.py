@@ -4,9 +4,12 @@ How a term matches. Each word of a term is normalised (streams.core.text) and, f
 have a Snowball stemmer (de, en, fr, ru), reduced to its stem; a word of the item matches when it
 starts with that stem, so case endings and German compound heads (Luftverteidigungssysteme) match
 `Luftverteidigung`. Ukrainian words are stemmed from pymorphy3's dictionary (the prefix all forms
-of the word share). German stems of six letters or more also match inside a word (Atomkraftwerk).
-Stems shorter than four letters, and `any`-language terms (names, acronyms), match whole words
-only; a trailing `*` asks for a prefix instead. A phrase matches consecutive words. Case is
+of the word share, one per branch where a noun's vowel alternates), and the dictionary adds to
+Russian stems what Snowball misses (participles, fleeting vowels); see streams/core/tagcompile.py.
+German stems of six letters or more also match inside a word (Atomkraftwerk). Stems shorter than
+four letters match the word as written (in ru and uk, every dictionary form of it), and
+`any`-language terms (names, acronyms) match whole words only; a trailing `*` asks for a prefix
+instead. A phrase matches consecutive words. Case is
 ignored, except that an acronym spelling a common word (ПРО, also про) matches only in capitals.
 
 A term may require context (`near`: one of these within `window` words) or forbid it (`not_near`);
