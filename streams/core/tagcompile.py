@@ -94,10 +94,12 @@ def _morph(lang: str) -> Any:
 
 
 def _lexeme(word: str, lang: str) -> tuple[Any, list[str]]:
-    """The parse of `word` with the most forms (the noun світло rather than the adverb) and its
-    forms, lower-cased and folded (ё → е)."""
+    """The parse of `word` whose dictionary form it is, if any (політика, the policy, not a form
+    of політик, the politician), else the one with the most forms (the noun світло rather than
+    the adverb), and its forms, lower-cased and folded (ё → е)."""
     parses = _morph(lang).parse(word)[:4]
-    best = max(parses, key=lambda p: len(p.lexeme)) if parses else None
+    w = fold(word.lower())
+    best = max(parses, key=lambda p: (fold(p.normal_form) == w, len(p.lexeme))) if parses else None
     return best, [fold(f.word.lower()) for f in best.lexeme] if best else [fold(word.lower())]
 
 

@@ -294,6 +294,18 @@ def test_a_ukrainian_word_with_an_apostrophe_matches_its_inflected_forms() -> No
     assert topics("Росія вдарила по енергооб'єктах Харківщини", "uk") == ["energy-infrastructure"]
 
 
+def test_a_term_word_is_read_as_the_word_it_is_written_as() -> None:
+    """політика is also a form of політик (the politician), which has more forms: its stem was
+    політик, so "у політиці відчинених дверей" was missed; Львов was read as лев (lion)."""
+    from streams.core.tagcompile import short_word_forms, uk_stem
+
+    assert uk_stem("політика") == "політи"
+    assert "львова" in short_word_forms("Львов", "ru")
+    tax = _tax("topics:\n  t:\n    terms:\n      uk: [політика відчинених дверей]\n")
+    assert _topics(tax, "Швеція скористалася політикою відчинених дверей", lang="uk") == ["t"]
+    assert _topics(tax, "Нова глава у політиці відчинених дверей", lang="uk") == ["t"]
+
+
 def test_soft_hyphens_and_zero_width_characters_inside_words_do_not_defeat_matching() -> None:
     tax = _tax("topics:\n  t:\n    terms:\n      de: [Luftverteidigung]\n")
     assert _topics(tax, "Die Luft\u00adverteidigung hält stand", lang="de") == ["t"]
