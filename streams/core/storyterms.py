@@ -33,7 +33,7 @@ import Stemmer
 import xxhash
 
 from streams.core.places import place_of, weekday_of
-from streams.core.text import fold
+from streams.core.text import calls_to_action, fold
 
 MAX_TERMS = 80
 MAX_NAMES = 24
@@ -41,18 +41,18 @@ MAX_VALUES = 16
 MIN_TERM_LEN = 3
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-# A channel's call to action (subscribe, follow us, more videos), in the five languages: the
-# sentence that carries it is the channel's, not the story's, and is left out.
-_CTA = re.compile(r"\b(?:subscribe|abonnier\w*|abonnez|abonne-toi|follow us|folgt uns|folgen sie uns|suivez-nous"
-                  r"|more videos|mehr videos|plus de vidéos|watch more|подписывайтесь|подпишитесь|підписуйтеся"
-                  r"|підписуйтесь|підпишіться)\b", re.IGNORECASE)
-_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
-
-
 def _without_calls_to_action(text: str) -> str:
-    if _CTA.search(text) is None:
+    """The text without the sentences that carry a channel's call to action (the channel's, not
+    the story's)."""
+    spans = calls_to_action(text)
+    if not spans:
         return text
-    return " ".join(s for s in _SENTENCES.split(text) if _CTA.search(s) is None)
+    kept, at = [], 0
+    for s, e in spans:
+        kept.append(text[at:s])
+        at = e
+    kept.append(text[at:])
+    return " ".join(part.strip() for part in kept if part.strip())
 # Clock times (14:15 Uhr, 06:58 GMT, 7h25) say when a live blog wrote, not what happened.
 # French elision (l'Otan, d'Ukraine) and the English possessive (Ukraine's) are not part of a name.
 _ELISION = re.compile(r"^(?:[lLdDjJmMnNsStT]|[qQ]u)['\u2019](?=\w)|['\u2019]s$")

@@ -44,7 +44,7 @@ from streams.core.taxonomy import (  # noqa: F401 - the taxonomy's model, re-exp
     load_taxonomy,
     parse_taxonomy,
 )
-from streams.core.text import Normalized, normalize, tokens, words
+from streams.core.text import Normalized, calls_to_action, normalize, tokens, words
 from streams.schema import Match, NewsItem
 
 SUMMARY_FRAME = 40  # a title term's context may be in the summary's first words
@@ -223,6 +223,7 @@ def tag(tax: Taxonomy, item: NewsItem) -> TagResult:
     ctx_terms: dict[tuple[str, str], set[int]] = {}  # (context, field) -> its terms matched
     lang = item.lang if item.lang in LANGS else ""
     fields = []
+    cta = calls_to_action(item.summary) if item.summary else []  # the channel's sentences
     for fname, text in (("title", item.title), ("summary", item.summary)):
         if text:
             norm = normalize(text)
@@ -251,10 +252,11 @@ def tag(tax: Taxonomy, item: NewsItem) -> TagResult:
                     continue
                 if term.not_near and _near(h, [c for p in term.not_near for c in hits.get(p, ())], term.spec.window):
                     continue
-                if term.topic.startswith(CONTEXT):
-                    ctx_terms.setdefault((term.topic[1:], fname), set()).add(ti)
-                    continue
                 s, e = norm.span(h.start, h.end)
+                if term.topic.startswith(CONTEXT):
+                    if not (fname == "summary" and any(a <= s and e <= b for a, b in cta)):
+                        ctx_terms.setdefault((term.topic[1:], fname), set()).add(ti)
+                    continue
                 matches.append(Match(topic=term.topic, term=term.spec.text, field=fname,
                                      start=s, end=e, weight=term.spec.weight))
                 best[ti] = term.spec.weight

@@ -171,3 +171,25 @@ def visible(text: str) -> str:
     """`text` without escape sequences, control and format characters and lone surrogates (tab
     and line breaks stay). Linear in the length of the text."""
     return INVISIBLE.sub("", text)
+
+
+# A channel's call to action (subscribe, follow us, more videos), in the five languages: the
+# sentence that carries it, and what follows it in the same sentence (a video description's
+# channel list: "Abonniere den WELT YouTube Channel WELT DOKU Channel …"), is the channel's.
+_CTA = re.compile(r"\b(?:subscribe|abonnier\w*|abonnez|abonne-toi|follow us|folgt uns|folgen sie uns|suivez-nous"
+                  r"|more videos|mehr videos|plus de vidéos|watch more|подписывайтесь|подпишитесь|підписуйтеся"
+                  r"|підписуйтесь|підпишіться)\b", re.IGNORECASE)
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def calls_to_action(text: str) -> list[tuple[int, int]]:
+    """The (start, end) of each sentence of `text` that carries a channel's call to action."""
+    if _CTA.search(text) is None:
+        return []
+    out, at = [], 0
+    for brk in [*_SENTENCE_BREAK.finditer(text), None]:
+        end = brk.start() if brk else len(text)
+        if _CTA.search(text, at, end):
+            out.append((at, end))
+        at = brk.end() if brk else end
+    return out

@@ -306,6 +306,18 @@ def test_a_term_word_is_read_as_the_word_it_is_written_as() -> None:
     assert _topics(tax, "Нова глава у політиці відчинених дверей", lang="uk") == ["t"]
 
 
+def test_a_channels_call_to_action_names_no_genre() -> None:
+    """A video description's channel list ("WELT DOKU Channel", "Dokumentationen", "Die
+    Mediathek") made every such item a documentary, and vetoed its topics."""
+    summary = ("Die Bundeswehr hat das Flugabwehrsystem IRIS-T SLM in Dienst gestellt. #bundeswehr "
+               "Abonniere den WELT YouTube Channel WELT DOKU Channel Dokumentationen und Reportagen "
+               "Die Mediathek auf Instagram. Video 2024 erstellt")
+    assert topics("Neues Flugabwehrsystem für Deutschland", "de", summary) == ["air-defence"]
+    # the same words outside a call to action still say documentary
+    assert topics("Neues Flugabwehrsystem für Deutschland", "de",
+                  "Eine Dokumentation über Luftabwehr. Die Doku läuft heute.") == []
+
+
 def test_soft_hyphens_and_zero_width_characters_inside_words_do_not_defeat_matching() -> None:
     tax = _tax("topics:\n  t:\n    terms:\n      de: [Luftverteidigung]\n")
     assert _topics(tax, "Die Luft\u00adverteidigung hält stand", lang="de") == ["t"]
