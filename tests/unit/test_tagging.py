@@ -318,6 +318,29 @@ def test_a_channels_call_to_action_names_no_genre() -> None:
                   "Eine Dokumentation über Luftabwehr. Die Doku läuft heute.") == []
 
 
+@pytest.mark.parametrize("title, lang, expected", [
+    ("Tensions entre l'Otan et la Russie en mer Baltique", "fr", []),  # entrée stemmed to entre
+    ("Zelensky invité au sommet de l'Otan à Vilnius", "fr", []),
+    ("Zelensky invited to Nato summit in Vilnius", "en", []),
+    ("Ukraine gains access to Nato intelligence", "en", []),
+    ("Зеленский приглашен на саммит НАТО", "ru", []),
+    ("Зеленського запрошено на саміт НАТО", "uk", []),
+    ("L'Otan élargit sa mission de police du ciel", "fr", []),
+    ("Nato erweitert ihre Präsenz an der Ostflanke", "de", []),
+    ("Nato enlarges its air policing mission", "en", []),
+    ("Die Nato-Osterweiterung und Russland", "de", ["nato-accession"]),
+    ("Sweden's accession to Nato ratified", "en", ["nato-accession"]),
+    ("Запрошення України до НАТО", "uk", ["nato-accession"]),
+    ("L'entrée de la Suède dans l'Otan", "fr", ["nato-accession"]),
+    ("Nato enlargement: Sweden joins", "en", ["nato-accession"]),
+])
+def test_an_accession_noun_matches_as_a_noun_not_as_its_verb(title: str, lang: str, expected: list[str]) -> None:
+    """Stems of the accession nouns are also verbs and other words: accession → access, invitation
+    → invited, enlargement → enlarges, entrée → entre ("entre l'Otan et la Russie"), élargissement
+    → élargit, Erweiterung → erweitert, приглашение → приглашен, запрошення → запрошений."""
+    assert topics(title, lang) == expected
+
+
 def test_soft_hyphens_and_zero_width_characters_inside_words_do_not_defeat_matching() -> None:
     tax = _tax("topics:\n  t:\n    terms:\n      de: [Luftverteidigung]\n")
     assert _topics(tax, "Die Luft\u00adverteidigung hält stand", lang="de") == ["t"]
