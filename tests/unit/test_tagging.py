@@ -333,6 +333,17 @@ def test_a_channels_call_to_action_names_no_genre() -> None:
     ("Запрошення України до НАТО", "uk", ["nato-accession"]),
     ("L'entrée de la Suède dans l'Otan", "fr", ["nato-accession"]),
     ("Nato enlargement: Sweden joins", "en", ["nato-accession"]),
+    ("НАТО: принято решение усилить восточный фланг", "ru", []),  # принятие stemmed to принят
+    ("L'intégrité territoriale de l'Ukraine et l'Otan", "fr", []),  # intégrer stemmed to integr
+    ("Wiederaufnahme der Gespräche zwischen Nato und Russland", "de", []),
+    ("Nato veröffentlicht Aufnahmen russischer Drohnen", "de", []),
+    ("Nato will Selenskyj zum Gipfel einladen", "de", []),
+    ("Russia doubles down on drone attacks against Kyiv", "en", []),  # downed stemmed to down
+    ("Збитки від атаки дронів на Київ оцінюють", "uk", []),  # збитий stemmed to збит, as збитки
+    ("Принятие Швеции в НАТО", "ru", ["nato-accession"]),
+    ("La Suède intègre l'Otan", "fr", ["nato-accession"]),
+    ("Aufnahme Schwedens in die Nato", "de", ["nato-accession"]),
+    ("Air defence downed 30 drones over Kyiv", "en", ["air-defence"]),
 ])
 def test_an_accession_noun_matches_as_a_noun_not_as_its_verb(title: str, lang: str, expected: list[str]) -> None:
     """Stems of the accession nouns are also verbs and other words: accession → access, invitation
