@@ -76,3 +76,16 @@ def test_the_pipeline_benchmarks_never_firing_rule_is_a_valid_rule_file(tmp_path
     (tmp_path / "never.yaml").write_text(NEVER)
     spec = load_rules([tmp_path], frozenset({"air-defence", "energy-infrastructure", "nato-accession"}))
     assert [r.name for r in spec.rules] == ["never"]
+
+
+def test_term_audit_names_the_term_that_alone_decides_an_item() -> None:
+    from benchmarks.term_audit import audit
+    from streams.core.tagging import parse_taxonomy
+
+    spec = parse_taxonomy("topics:\n  t:\n    terms:\n      en: [air defence, interceptor, air defense]\n")
+    rows = [{"id": "a", "lang": "en", "title": "Air defence and interceptors", "summary": "", "topics": ["t"]},
+            {"id": "b", "lang": "en", "title": "New interceptor ordered", "summary": "", "topics": ["t"]},
+            {"id": "c", "lang": "en", "title": "Football results", "summary": "", "topics": []}]
+    assert audit(spec, rows) == [("t", "en", "interceptor", ["b"])]
+    old = parse_taxonomy("topics:\n  t:\n    terms:\n      en: [interceptor]\n")
+    assert audit(spec, rows, since=old) == []  # only terms added since
