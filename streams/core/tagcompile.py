@@ -252,6 +252,34 @@ def _phrase_words(text: str, lang: str, exact: bool, loose: bool) -> list[tuple[
     return out
 
 
+def _dictionary_alternates(text: str, lang: str, exact: bool,
+                           pw: list[tuple[str, int]]) -> list[tuple[str, ...]]:
+    """For each word of a ru or uk term, the other patterns (same mode) the dictionary adds to
+    `_phrase_words`' one: a short word's forms (путь: пути, путём), a Ukrainian noun's other
+    branch and its і → о/е alternation (Харків*: Харкова), a Russian word's forms that Snowball
+    misses (перехвачены). None for a word written with an apostrophe (its stem is the whole
+    word's) or an `exact` term."""
+    norm = normalize(text.strip()).text
+    spans = words(norm)
+    starred = text.strip().endswith("*")
+    out: list[tuple[str, ...]] = []
+    for pos, ((pat, mode), (s, e)) in enumerate(zip(pw, spans, strict=True)):
+        w = norm[s:e]
+        extra: set[str] = set()
+        if exact or (lang == "uk" and "'" in norm[max(0, s - 1):e + 1]):
+            pass
+        elif mode == EXACT:
+            extra = {f for f in short_word_forms(w, lang) if f != pat}
+        elif mode == PREFIX:
+            if lang == "uk":
+                extra = {*uk_alternates(pat), *(uk_stems(w)[1:] if pat == uk_stem(w) else ())}
+            elif not (starred and pos == len(pw) - 1):
+                extra = set(ru_extra_stems(w))
+            extra = {st for st in extra if len(st) >= _MIN_PREFIX and not st.startswith(pat)}
+        out.append(tuple(sorted(extra)))
+    return out
+
+
 def compile_taxonomy(spec: TaxonomySpec) -> Taxonomy:
     """Build the automaton for a taxonomy. Cost is paid once per taxonomy version."""
     slots: dict[tuple[str, int], list[_Slot]] = {}
@@ -261,34 +289,11 @@ def compile_taxonomy(spec: TaxonomySpec) -> Taxonomy:
         pid = len(phrase_len)
         pw = _phrase_words(text, lang, exact, loose)
         phrase_len.append(len(pw))
-        written = [""] * len(pw)
-        norm, spans = "", []
-        if lang in ("uk", "ru"):
-            norm = normalize(text.strip()).text
-            spans = words(norm)
-            written = [norm[s:e] for s, e in spans]
-        starred = text.strip().endswith("*")
-        for pos, ((pat, mode), w) in enumerate(zip(pw, written, strict=True)):
+        alternates = _dictionary_alternates(text, lang, exact, pw) if lang in ("uk", "ru") else [()] * len(pw)
+        for pos, ((pat, mode), alts) in enumerate(zip(pw, alternates, strict=True)):
             slot = _Slot(pid, pos, mode, lang)
-            slots.setdefault((pat, mode), []).append(slot)
-            if lang == "uk" and "'" in norm[max(0, spans[pos][0] - 1):spans[pos][1] + 1]:
-                continue  # part of a word written with an apostrophe: its stem is the whole word's
-            if mode == EXACT and lang in ("uk", "ru") and not exact:
-                # a short word (путь, сили, неба) is whole-word only: its dictionary forms are too
-                for form in short_word_forms(w, lang):
-                    if form != pat:
-                        slots.setdefault((form, EXACT), []).append(_Slot(pid, pos, EXACT, lang))
-                continue
-            if mode != PREFIX or lang not in ("uk", "ru"):
-                continue
-            last_starred = starred and pos == len(pw) - 1
-            if lang == "uk":
-                others = uk_stems(w)[1:] if pat == uk_stem(w) else ()
-                extra = {*uk_alternates(pat), *others}
-            else:
-                extra = set() if last_starred else set(ru_extra_stems(w))
-            for alt in {st for st in extra if len(st) >= _MIN_PREFIX and not st.startswith(pat)}:
-                slots.setdefault((alt, mode), []).append(slot)
+            for key in ((pat, mode), *((alt, mode) for alt in alts)):
+                slots.setdefault(key, []).append(slot)
         return pid
 
     terms: list[_Term] = []
